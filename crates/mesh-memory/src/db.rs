@@ -1,0 +1,84 @@
+//! Opening SQLite databases with the pragmas every kioku-mesh database uses,
+//! and turning SQLite's failure codes into actionable errors.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{MemoryError, Result};
+
+/// SQLite primary result codes we translate (the low byte of extended codes).
+const SQLITE_PERM: i64 = 3;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_CANTOPEN: i64 = 14;
+const SQLITE_NOTADB: i64 = 26;
+const SQLITE_IOERR: i64 = 10;
+
+/// Open (creating if missing) a SQLite database at `path` in WAL mode with
+/// `synchronous=NORMAL` and a 5 s busy timeout.
+///
+/// WAL with NORMAL keeps every committed transaction across a crash of the
+/// process (kill -9); only a power loss can drop the last commits.
+pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        mesh_core::paths::create_dir(parent, "state", mesh_core::paths::STATE_DIR_ENV)?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(false)
+        .pragma("temp_store", "memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(|e| classify(e, path, "open"))?;
+    Ok(pool)
+}
+
+/// Map a driver error on `path` to a user-facing error.
+pub fn classify(error: sqlx::Error, path: &Path, action: &'static str) -> MemoryError {
+    let path: PathBuf = path.to_path_buf();
+    if let sqlx::Error::Database(db) = &error {
+        let code = db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or_default();
+        let detail = db.message().to_owned();
+        match code & 0xff {
+            SQLITE_CORRUPT | SQLITE_NOTADB => return MemoryError::Corrupt { path, detail },
+            SQLITE_READONLY | SQLITE_CANTOPEN | SQLITE_PERM | SQLITE_IOERR => {
+                return MemoryError::NotWritable {
+                    action,
+                    path,
+                    detail,
+                };
+            }
+            _ => {}
+        }
+    }
+    if let sqlx::Error::Io(io) = &error {
+        return MemoryError::NotWritable {
+            action,
+            path,
+            detail: io.to_string(),
+        };
+    }
+    MemoryError::Database {
+        context: if action == "open" {
+            "opening the database"
+        } else {
+            "writing the database"
+        },
+        source: error,
+    }
+}

@@ -1,0 +1,406 @@
+//! The search index: a SQLite database (or the index tables inside the
+//! local store's database) answering every read.
+//!
+//! The index is derived data. In local mode it lives in the same database
+//! as the raw rows and is written in the same transaction; in mesh mode it
+//! mirrors the Zenoh storage. Either way it can be rebuilt from the source
+//! of truth at any time.
+
+pub mod plan;
+pub mod schema;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+use mesh_core::Observation;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::db;
+use crate::error::{DbContext, Result};
+use crate::query::{SearchMode, SearchQuery};
+use plan::{Bind, Pass, Plan};
+
+/// Visible state of one observation, most decisive first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservationState {
+    /// Shown by search.
+    Live,
+    /// A tombstone hides it.
+    Tombstoned,
+    /// Missing from the store at the last rebuild (mesh mode).
+    Shadowed,
+    /// A live observation supersedes it.
+    Superseded,
+    /// Its lifetime has passed.
+    Expired,
+}
+
+impl ObservationState {
+    /// The label `get-memory` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Tombstoned => "tombstoned",
+            Self::Shadowed => "shadowed",
+            Self::Superseded => "superseded",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// An observation with its state in the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspected {
+    /// The observation.
+    pub observation: Observation,
+    /// Its state.
+    pub state: ObservationState,
+    /// When it was tombstoned, if it was.
+    pub deleted_at: Option<String>,
+    /// When it was shadowed, if it was.
+    pub shadowed_at: Option<String>,
+    /// A live observation that supersedes it, if any.
+    pub superseded_by: Option<String>,
+}
+
+/// Row counts by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Neither tombstoned nor shadowed.
+    pub live: u64,
+    /// Tombstoned.
+    pub tombstoned: u64,
+    /// Shadowed and not tombstoned.
+    pub shadowed: u64,
+}
+
+/// Who wrote the most recent visible observations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    /// Rows counted (at most the limit).
+    pub count: u64,
+    /// Rows per agent family, sorted by family.
+    pub by_family: Vec<(String, u64)>,
+    /// Rows per host id, sorted by host id.
+    pub by_pc: Vec<(String, u64)>,
+}
+
+/// A row found by a retention or expiry listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRow {
+    /// The observation id.
+    pub observation_id: String,
+    /// Its project (`""` when unknown).
+    pub project: String,
+    /// The instant that qualifies it (deleted_at, shadowed_at or expires_at).
+    pub at: String,
+    /// Its summary (`""` when unknown).
+    pub summary: String,
+}
+
+/// Handle on an index database.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Index {
+    /// Wrap an open pool whose database holds (or will hold) the index tables.
+    pub fn from_pool(pool: SqlitePool, path: impl Into<PathBuf>) -> Self {
+        Self {
+            pool,
+            path: path.into(),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Start a write transaction that takes the write lock at once, so it
+    /// waits for other writers instead of failing midway.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| db::classify(e, &self.path, "write"))
+    }
+
+    /// Run a search.
+    pub async fn search(&self, q: &SearchQuery) -> Result<Vec<Observation>> {
+        let now = q.now.clone().unwrap_or_else(mesh_core::timestamp::now);
+        let limit = q.effective_limit();
+        match q.mode {
+            SearchMode::And => self.run_pass(q, Pass::And, limit, &now).await,
+            SearchMode::Or => self.run_pass(q, Pass::Or, limit, &now).await,
+            SearchMode::AndOr => {
+                let mut strict = self.run_pass(q, Pass::And, limit, &now).await?;
+                if strict.len() >= limit {
+                    strict.truncate(limit);
+                    return Ok(strict);
+                }
+                let broad = self
+                    .run_pass(q, Pass::Or, plan::or_pass_limit(limit), &now)
+                    .await?;
+                let seen: std::collections::HashSet<String> =
+                    strict.iter().map(|o| o.observation_id.clone()).collect();
+                strict.extend(
+                    broad
+                        .into_iter()
+                        .filter(|o| !seen.contains(&o.observation_id)),
+                );
+                strict.truncate(limit);
+                Ok(strict)
+            }
+        }
+    }
+
+    async fn run_pass(
+        &self,
+        q: &SearchQuery,
+        pass: Pass,
+        limit: usize,
+        now: &str,
+    ) -> Result<Vec<Observation>> {
+        let p = plan::plan(q, pass, limit, now, false);
+        match self.fetch_payloads(&p).await {
+            Ok(rows) => Ok(parse_rows(rows)),
+            Err(e) if p.sql.contains("MATCH") => {
+                // FTS5 may reject an expression; LIKE still answers.
+                tracing::debug!("full-text query failed, retrying with LIKE: {e}");
+                let fallback = plan::plan(q, pass, limit, now, true);
+                Ok(parse_rows(self.fetch_payloads(&fallback).await?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_payloads(&self, p: &Plan) -> Result<Vec<String>> {
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(p.sql.clone()));
+        for b in &p.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t.clone()),
+                Bind::Int(i) => query.bind(*i),
+            };
+        }
+        query.fetch_all(&self.pool).await.ctx("searching the index")
+    }
+
+    /// The observation with `observation_id` in any state, and that state.
+    pub async fn inspect(&self, observation_id: &str) -> Result<Option<Inspected>> {
+        let row = sqlx::query(
+            "SELECT o.payload_json, o.deleted_at, o.shadowed_at, o.expires_at,
+                    (SELECT s.superseder_id FROM ix_supersede s
+                       JOIN ix_obs sup ON sup.observation_id = s.superseder_id
+                      WHERE s.target_id = o.observation_id
+                        AND sup.deleted_at IS NULL AND sup.shadowed_at IS NULL
+                      LIMIT 1) AS superseded_by
+               FROM ix_obs o WHERE o.observation_id = ?",
+        )
+        .bind(observation_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("reading an observation")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let payload: String = row.try_get(0).ctx("reading an observation")?;
+        let deleted_at: Option<String> = row.try_get(1).ctx("reading an observation")?;
+        let shadowed_at: Option<String> = row.try_get(2).ctx("reading an observation")?;
+        let expires_at: Option<String> = row.try_get(3).ctx("reading an observation")?;
+        let superseded_by: Option<String> = row.try_get(4).ctx("reading an observation")?;
+        let observation = Observation::from_json(&payload)?;
+        let now = mesh_core::timestamp::now();
+        let state = if deleted_at.is_some() {
+            ObservationState::Tombstoned
+        } else if shadowed_at.is_some() {
+            ObservationState::Shadowed
+        } else if superseded_by.is_some() {
+            ObservationState::Superseded
+        } else if expires_at.is_some_and(|e| !e.is_empty() && e <= now) {
+            ObservationState::Expired
+        } else {
+            ObservationState::Live
+        };
+        Ok(Some(Inspected {
+            observation,
+            state,
+            deleted_at,
+            shadowed_at,
+            superseded_by,
+        }))
+    }
+
+    /// Counts of live, tombstoned and shadowed rows.
+    pub async fn counts(&self) -> Result<Counts> {
+        let row = sqlx::query(
+            "SELECT
+               COALESCE(SUM(deleted_at IS NULL AND shadowed_at IS NULL), 0),
+               COALESCE(SUM(deleted_at IS NOT NULL), 0),
+               COALESCE(SUM(deleted_at IS NULL AND shadowed_at IS NOT NULL), 0)
+             FROM ix_obs",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx("counting observations")?;
+        let get = |i: usize| -> Result<u64> {
+            let v: i64 = row.try_get(i).ctx("counting observations")?;
+            Ok(u64::try_from(v).unwrap_or_default())
+        };
+        Ok(Counts {
+            live: get(0)?,
+            tombstoned: get(1)?,
+            shadowed: get(2)?,
+        })
+    }
+
+    /// Writers of the `limit` most recent visible observations.
+    pub async fn recent_breakdown(&self, limit: usize) -> Result<Breakdown> {
+        let now = mesh_core::timestamp::now();
+        let base = plan::plan(&SearchQuery::browse(), Pass::And, limit, &now, false);
+        // Reuse the browse filters; select identity columns instead of payloads.
+        let inner = base
+            .sql
+            .replacen("SELECT o.payload_json", "SELECT o.agent_family, o.pc_id", 1);
+        let mut breakdown = Breakdown::default();
+        for (column, out) in [("agent_family", 0usize), ("pc_id", 1)] {
+            let sql = format!(
+                "SELECT {column}, COUNT(*) FROM ({inner}) GROUP BY {column} ORDER BY {column}"
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+            for b in &base.binds {
+                query = match b {
+                    Bind::Text(t) => query.bind(t.clone()),
+                    Bind::Int(i) => query.bind(*i),
+                };
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .ctx("summarising observations")?;
+            let rows: Vec<(String, u64)> = rows
+                .into_iter()
+                .map(|(k, n)| (k, u64::try_from(n).unwrap_or_default()))
+                .collect();
+            if out == 0 {
+                breakdown.count = rows.iter().map(|(_, n)| n).sum();
+                breakdown.by_family = rows;
+            } else {
+                breakdown.by_pc = rows;
+            }
+        }
+        Ok(breakdown)
+    }
+
+    /// Tombstones older than `cutoff`, including ones whose observation this
+    /// host never saw, optionally restricted to one project.
+    pub async fn tombstoned_before(
+        &self,
+        cutoff: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<ListedRow>> {
+        let mut sql = "SELECT t.observation_id, COALESCE(o.project, ''), t.deleted_at, COALESCE(o.summary, '')
+                         FROM ix_tomb t LEFT JOIN ix_obs o ON o.observation_id = t.observation_id
+                        WHERE t.deleted_at < ?"
+            .to_owned();
+        if project.is_some() {
+            sql.push_str(" AND o.project = ?");
+        }
+        sql.push_str(" ORDER BY t.deleted_at");
+        self.listed(sql, cutoff, project).await
+    }
+
+    /// Shadowed rows older than `cutoff`.
+    pub async fn shadowed_before(
+        &self,
+        cutoff: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<ListedRow>> {
+        let mut sql = "SELECT observation_id, project, shadowed_at, summary FROM ix_obs
+                        WHERE shadowed_at IS NOT NULL AND deleted_at IS NULL AND shadowed_at < ?"
+            .to_owned();
+        if project.is_some() {
+            sql.push_str(" AND project = ?");
+        }
+        sql.push_str(" ORDER BY shadowed_at DESC");
+        self.listed(sql, cutoff, project).await
+    }
+
+    /// Live rows whose lifetime ended at or before `now`.
+    pub async fn expired_live(&self, now: &str, project: Option<&str>) -> Result<Vec<ListedRow>> {
+        let mut sql = "SELECT observation_id, project, expires_at, summary FROM ix_obs
+                        WHERE deleted_at IS NULL AND shadowed_at IS NULL
+                          AND expires_at IS NOT NULL AND expires_at <= ?"
+            .to_owned();
+        if project.is_some() {
+            sql.push_str(" AND project = ?");
+        }
+        sql.push_str(" ORDER BY expires_at");
+        self.listed(sql, now, project).await
+    }
+
+    async fn listed(
+        &self,
+        sql: String,
+        instant: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<ListedRow>> {
+        let mut query =
+            sqlx::query_as::<_, (String, String, String, String)>(sqlx::AssertSqlSafe(sql))
+                .bind(instant.to_owned());
+        if let Some(p) = project {
+            query = query.bind(p.to_owned());
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing observations")?;
+        Ok(rows
+            .into_iter()
+            .map(|(observation_id, project, at, summary)| ListedRow {
+                observation_id,
+                project,
+                at,
+                summary,
+            })
+            .collect())
+    }
+
+    /// Distinct non-empty projects, sorted.
+    pub async fn distinct_projects(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT project FROM ix_obs WHERE project != '' ORDER BY project",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing projects")
+    }
+
+    /// Close the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
+        self.pool.close().await;
+    }
+}
+
+fn parse_rows(rows: Vec<String>) -> Vec<Observation> {
+    rows.into_iter()
+        .filter_map(|payload| match Observation::from_json(&payload) {
+            Ok(obs) => Some(obs),
+            Err(e) => {
+                tracing::warn!("skipping a malformed row in the index: {e}");
+                None
+            }
+        })
+        .collect()
+}

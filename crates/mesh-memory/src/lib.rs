@@ -1,0 +1,85 @@
+//! mesh-memory: shared memory for coding agents — observations, stores,
+//! the search index, tombstones and retention.
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! use mesh_memory::{SaveRequest, SearchQuery};
+//!
+//! # async fn demo() -> mesh_memory::Result<()> {
+//! // Local mode unless configuration says otherwise; no set-up needed.
+//! let memory = mesh_memory::open(mesh_core::Environment::from_process()).await?;
+//! let saved = memory
+//!     .save(&SaveRequest::new(
+//!         "Cache keys include the tenant id; without it two tenants shared rows.",
+//!         "cache key",
+//!         "tenant id is part of every cache key",
+//!     ))
+//!     .await?;
+//! let hits = memory.search(&SearchQuery::text("tenant")).await?;
+//! assert!(hits.iter().any(|o| o.observation_id == saved.observation.observation_id));
+//! memory.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Map
+//!
+//! - [`Memory`] runs every workflow (save, search, get, delete, status,
+//!   retention, repair) over any [`MemoryStore`].
+//! - [`LocalStore`] keeps raw rows and the [`Index`] in one SQLite file.
+//! - [`index`] is the SQLite search index (FTS5 trigram) every store reads.
+//! - [`save`], [`metadata`], [`lint`], [`supersede`], [`gc`], [`backfill`]
+//!   hold the rules, as pure functions where possible.
+//!
+//! Architecture invariant: depends on mesh-core only; never on messaging.
+
+#![deny(missing_docs)]
+
+pub mod any_store;
+pub mod backfill;
+mod db;
+pub mod error;
+pub mod gc;
+pub mod index;
+pub mod lint;
+pub mod local;
+pub mod memory;
+pub mod metadata;
+pub mod query;
+pub mod save;
+pub mod store;
+pub mod supersede;
+
+use mesh_core::{BackendMode, Environment, Settings};
+
+pub use any_store::AnyStore;
+pub use error::{MemoryError, Result};
+pub use index::{Index, Inspected, ObservationState};
+pub use local::LocalStore;
+pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, StatusReport};
+pub use query::{SearchMode, SearchQuery};
+pub use save::SaveRequest;
+pub use store::{MemoryStore, PutOutcome};
+
+/// Open the memory that configuration selects, with settings and identity
+/// resolved from `env`.
+pub async fn open(env: Environment) -> Result<Memory<AnyStore>> {
+    let settings = Settings::load(&env)?;
+    open_with(env, settings).await
+}
+
+/// Open the memory for already-resolved `settings`.
+pub async fn open_with(env: Environment, settings: Settings) -> Result<Memory<AnyStore>> {
+    let store = match settings.backend {
+        BackendMode::Local => AnyStore::Local(LocalStore::open(&settings.paths.local_db()).await?),
+        BackendMode::Zenoh => {
+            return Err(MemoryError::Unavailable(format!(
+                "backend 'zenoh' (set by {}) is not available in this build; run `kioku-mesh init --mode local --force` \
+                 or set KIOKU_MESH_BACKEND=local",
+                settings.backend_origin
+            )));
+        }
+    };
+    Ok(Memory::new(store, settings, env))
+}
