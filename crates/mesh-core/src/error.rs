@@ -141,5 +141,22 @@ pub enum CoreError {
     },
 }
 
+impl CoreError {
+    /// True when the caller's input was wrong rather than the system or its
+    /// files: command-line tools exit with status 2 for these.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidVisibility(_)
+                | Self::MissingScopeId { .. }
+                | Self::InvalidScopeId { .. }
+                | Self::InvalidKeySegment { .. }
+                | Self::InvalidMemoryType(_)
+                | Self::InvalidExpiresAt(_)
+                | Self::InvalidTimestamp { .. }
+        )
+    }
+}
+
 /// Shorthand for results carrying [`CoreError`].
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -92,9 +92,11 @@ pub fn resolve_client_id(env: &Environment) -> (String, IdentitySource) {
     if let Some(v) = env.var(CLIENT_ID_ENV) {
         return (v.to_owned(), IdentitySource::Env);
     }
+    let from_passwd = passwd_user_name();
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| env.var(v))
+        .or(from_passwd.as_deref())
         .unwrap_or("user");
     let host = hostname();
     let host = host.split('.').next().unwrap_or_default();
@@ -128,6 +130,24 @@ pub fn sanitize_segment(value: &str, fallback: &str) -> String {
     } else {
         cleaned
     }
+}
+
+/// The login name of this process's real uid, from /etc/passwd (what
+/// Python's `getpass.getuser()` falls back to when USER is unset).
+fn passwd_user_name() -> Option<String> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 fn hostname() -> String {

@@ -6,6 +6,7 @@
 //! - [`keyspace`]: key builders, read selectors and the strict key parser;
 //! - [`observation`] and [`tombstone`]: the wire models, tolerant on read;
 //! - [`timestamp`] and [`json_text`]: the reference's timestamp and JSON text forms.
+//! - [`logging`]: the stderr log subscriber the binaries install.
 //!
 //! mesh-core knows the shape of an observation and of its key, not what
 //! observations mean or how they are stored or searched.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod identity;
 pub mod json_text;
 pub mod keyspace;
+pub mod logging;
 pub mod observation;
 pub mod paths;
 pub mod timestamp;

@@ -113,6 +113,22 @@ pub enum MemoryError {
     Unavailable(String),
 }
 
+impl MemoryError {
+    /// True when the caller's input was wrong (as opposed to the system
+    /// failing): command-line tools exit with status 2 for these.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::MetadataRequired { .. }
+            | Self::InvalidArgument(_)
+            | Self::InvalidObservationId
+            | Self::TooLarge { .. }
+            | Self::ToolCallFragment { .. } => true,
+            Self::Core(core) => core.is_usage(),
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for results carrying [`MemoryError`].
 pub type Result<T, E = MemoryError> = std::result::Result<T, E>;
 

@@ -1,0 +1,307 @@
+//! Command-line arguments: the reference's subcommands, flags and defaults.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// kioku-mesh: shared memory for AI coding agents.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kioku-mesh",
+    version,
+    about = "Shared memory for AI coding agents",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Rebuild the search index from the source of truth before running the command.
+    #[arg(long, global = true)]
+    pub rebuild: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save an observation.
+    Save(SaveArgs),
+    /// Search memories.
+    Search(SearchArgs),
+    /// Get a single observation by observation_id.
+    #[command(name = "get-memory")]
+    GetMemory(GetArgs),
+    /// Soft-delete observations (tombstone), one by id or in bulk.
+    Delete(DeleteArgs),
+    /// Show memory status.
+    Status(StatusArgs),
+    /// Physically delete tombstoned entries (retention / --force-id / --by-pc-id).
+    Gc(GcArgs),
+    /// Report stale observations (expired TTL / tombstones / shadows). Dry-run by default.
+    #[command(name = "gc-observations")]
+    GcObservations(GcObservationsArgs),
+    /// Report / repair observations saved without subject or summary (dry-run by default).
+    #[command(name = "backfill-metadata")]
+    BackfillMetadata(BackfillArgs),
+    /// Replay saves queued while the mesh daemon was unreachable.
+    Drain(DrainArgs),
+    /// Write a starter configuration (local mode needs none).
+    Init(InitArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemoryTypeArg {
+    Bug,
+    Config,
+    Decision,
+    Note,
+    Pattern,
+    Summary,
+}
+
+impl MemoryTypeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bug => "bug",
+            Self::Config => "config",
+            Self::Decision => "decision",
+            Self::Note => "note",
+            Self::Pattern => "pattern",
+            Self::Summary => "summary",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Content to save; `-` reads it from standard input.
+    pub content: String,
+    #[arg(short = 'p', long, default_value = "")]
+    pub project: String,
+    /// Comma-separated tags.
+    #[arg(short = 't', long, default_value = "")]
+    pub tags: String,
+    /// Memory category.
+    #[arg(long = "memory-type", value_enum, default_value = "note")]
+    pub memory_type: MemoryTypeArg,
+    /// Importance 1-5.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=5), value_name = "1-5")]
+    pub importance: i64,
+    /// Replication scope: user (your machines), team, mesh (all peers); default follows configuration.
+    #[arg(long, default_value = "", value_parser = ["", "user", "team", "mesh"], hide_possible_values = true)]
+    pub visibility: String,
+    /// REQUIRED. Short topic name.
+    #[arg(long, default_value = "")]
+    pub subject: String,
+    /// REQUIRED. One-line summary shown in search results.
+    #[arg(long, default_value = "")]
+    pub summary: String,
+    /// Related file paths (comma-separated).
+    #[arg(long = "source-files", default_value = "")]
+    pub source_files: String,
+    /// Related PR / issue ids (comma-separated, e.g. "#67,PR#68,org/repo#42").
+    #[arg(long, default_value = "")]
+    pub references: String,
+    /// observation_ids this entry replaces (comma-separated, 32-char hex).
+    #[arg(long, default_value = "")]
+    pub supersedes: String,
+    /// End of life as an ISO 8601 instant (the entry is hidden afterwards).
+    #[arg(long = "expires-at", default_value = "")]
+    pub expires_at: String,
+    /// Lifetime in seconds (used when --expires-at is not given).
+    #[arg(long = "ttl-sec", default_value_t = 0)]
+    pub ttl_sec: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    And,
+    Or,
+    #[value(name = "and_or")]
+    AndOr,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Search keywords (optional; without them, the newest entries).
+    #[arg(default_value = "")]
+    pub query: String,
+    #[arg(long = "agent-family", default_value = "")]
+    pub agent_family: String,
+    #[arg(long = "client-id", default_value = "")]
+    pub client_id: String,
+    #[arg(long = "pc-id", default_value = "")]
+    pub pc_id: String,
+    #[arg(long = "session-id", default_value = "")]
+    pub session_id: String,
+    #[arg(short = 'p', long, default_value = "")]
+    pub project: String,
+    /// Limit to this ISO 8601 timestamp and later.
+    #[arg(long, default_value = "")]
+    pub since: String,
+    /// Max results.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// How terms combine.
+    #[arg(long = "search-mode", value_enum, default_value = "and")]
+    pub search_mode: ModeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Full 32-character observation_id.
+    pub observation_id: String,
+    /// Also return tombstoned / shadowed observations (they are always shown, with their state).
+    #[arg(long = "include-hidden")]
+    pub include_hidden: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Full 32-character observation_id.
+    #[arg(default_value = "")]
+    pub observation_id: String,
+    /// Tombstone observations in the given project.
+    #[arg(short = 'p', long, default_value = "")]
+    pub project: String,
+    /// Tombstone observations from the given pc_id.
+    #[arg(long = "pc-id", default_value = "")]
+    pub pc_id: String,
+    /// Limit to this ISO 8601 timestamp and later.
+    #[arg(long, default_value = "")]
+    pub since: String,
+    /// Limit to this ISO 8601 timestamp and earlier.
+    #[arg(long, default_value = "")]
+    pub until: String,
+    /// Show the count only, do not delete.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Skip the interactive confirmation of a bulk delete.
+    #[arg(long)]
+    pub yes: bool,
+    /// Bulk delete page / progress granularity.
+    #[arg(long = "batch-size", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    #[arg(short = 'r', long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// List shadowed observations (read-only).
+    #[arg(long = "show-shadows")]
+    pub show_shadows: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Physically delete one observation_id now (emergency purge; --project is ignored).
+    #[arg(long = "force-id", default_value = "")]
+    pub force_id: String,
+    /// Tombstones (and shadows) older than this many days are physically deleted.
+    #[arg(
+        long = "retention-days",
+        default_value_t = 30,
+        allow_negative_numbers = true
+    )]
+    pub retention_days: i64,
+    /// Only sweep the given project.
+    #[arg(short = 'p', long, default_value = "")]
+    pub project: String,
+    /// Bulk physically delete observations of a 32-character pc_id (mesh mode; dry-run unless --execute).
+    #[arg(long = "by-pc-id", default_value = "")]
+    pub by_pc_id: String,
+    /// With --by-pc-id, narrow by session_id prefix.
+    #[arg(long = "session-prefix", default_value = "")]
+    pub session_prefix: String,
+    /// Disable the --by-pc-id dry run and actually delete.
+    #[arg(long)]
+    pub execute: bool,
+    /// Skip the confirmation of --by-pc-id --execute.
+    #[arg(long)]
+    pub yes: bool,
+    /// Skip the physical deletion of shadow rows.
+    #[arg(long = "no-shadow-prune")]
+    pub no_shadow_prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcObservationsArgs {
+    /// Only consider the given project.
+    #[arg(short = 'p', long, default_value = "")]
+    pub project: String,
+    /// Retention in days for the tombstone / shadow buckets.
+    #[arg(
+        long = "retention-days",
+        default_value_t = 30,
+        allow_negative_numbers = true
+    )]
+    pub retention_days: i64,
+    /// Tombstone expired-TTL rows and physically delete the retention buckets.
+    #[arg(long)]
+    pub execute: bool,
+    /// Skip the confirmation of --execute.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[arg(short = 'p', long, default_value = "")]
+    pub project: String,
+    /// Actually append the repaired observations (default: dry-run).
+    #[arg(long)]
+    pub apply: bool,
+    /// Max observations to repair (0 = no cap).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// How many planned repairs to print.
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// Replay queued rows of the pending queue.
+    #[arg(long)]
+    pub pending: bool,
+    /// Max rows drained per invocation.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitMode {
+    Local,
+    Hub,
+    Spoke,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Deployment shape: local (SQLite only, no daemon), hub or spoke (multi-host mesh).
+    #[arg(long, value_enum, default_value = "local")]
+    pub mode: InitMode,
+    /// Listen endpoint (repeatable).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub listen: Vec<String>,
+    /// Connect endpoint (repeatable).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub connect: Vec<String>,
+    /// Emit an mTLS config (hub / spoke only).
+    #[arg(long)]
+    pub tls: bool,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Write to stdout instead of a file.
+    #[arg(long = "print")]
+    pub to_stdout: bool,
+}

@@ -1,0 +1,111 @@
+//! One module per subcommand. Each returns the process exit status:
+//! 0 success, 1 failure or not found, 2 bad input.
+
+mod backfill;
+mod delete;
+mod gc;
+mod init;
+mod save;
+mod search;
+mod status;
+
+use anyhow::Result;
+use mesh_core::{CoreError, Environment, Settings};
+use mesh_memory::{AnyStore, Memory, MemoryError};
+
+use crate::args::{Cli, Command};
+use crate::output;
+
+/// Exit status for success.
+pub const OK: u8 = 0;
+/// Exit status for failures and missing rows.
+pub const FAILED: u8 = 1;
+/// Exit status for bad input.
+pub const USAGE: u8 = 2;
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> u8 {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            output::note(format!("error: {e:#}"));
+            exit_status(&e)
+        }
+    }
+}
+
+fn exit_status(e: &anyhow::Error) -> u8 {
+    let usage = e
+        .downcast_ref::<MemoryError>()
+        .map(MemoryError::is_usage)
+        .or_else(|| e.downcast_ref::<CoreError>().map(CoreError::is_usage))
+        .unwrap_or(false);
+    if usage { USAGE } else { FAILED }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    let env = Environment::from_process();
+    let settings = Settings::load(&env)?;
+    if let Command::Init(args) = &cli.command {
+        return init::run(args, &settings);
+    }
+    let memory = mesh_memory::open_with(env, settings).await?;
+    if cli.rebuild {
+        let stats = memory.rebuild_index().await?;
+        output::note(format!(
+            "rebuilt the index: {} observations, {} tombstones ({} malformed rows skipped)",
+            stats.observations, stats.tombstones, stats.malformed
+        ));
+    }
+    let result = run_with(&cli.command, &memory).await;
+    memory.close().await;
+    result
+}
+
+async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
+    match command {
+        Command::Save(a) => save::run(a, memory).await,
+        Command::Search(a) => search::run(a, memory).await,
+        Command::GetMemory(a) => search::get(a, memory).await,
+        Command::Delete(a) => delete::run(a, memory).await,
+        Command::Status(a) => status::run(a, memory).await,
+        Command::Gc(a) => gc::run(a, memory).await,
+        Command::GcObservations(a) => gc::observations(a, memory).await,
+        Command::BackfillMetadata(a) => backfill::run(a, memory).await,
+        Command::Drain(a) => status::drain(a, memory).await,
+        Command::Init(_) => Ok(OK),
+    }
+}
+
+/// Split a comma-separated list, dropping blanks.
+pub fn csv(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Ask for a typed `yes` on an interactive terminal. Returns `Err(status)`
+/// when the answer is not yes or there is no terminal to ask.
+pub fn confirm(question: &str, non_interactive_error: &str) -> Result<(), u8> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        output::note(non_interactive_error);
+        return Err(USAGE);
+    }
+    output::prompt(question);
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(0) | Err(_) => {
+            output::note("\ncancelled.");
+            Err(FAILED)
+        }
+        Ok(_) if answer.trim() == "yes" => Ok(()),
+        Ok(_) => {
+            output::note("cancelled.");
+            Err(FAILED)
+        }
+    }
+}

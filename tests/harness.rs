@@ -1,0 +1,278 @@
+//! Test harness: run our binaries (and the Python reference) in a sandbox
+//! with its own HOME and state directory, every wait bounded.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one command may run before the test fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Directory holding the built binaries.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KIOKU_MESH_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/debug/deps/e2e-<hash> -> target/debug
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf()
+}
+
+/// Path of one of our binaries; fails with the fix when it is not built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo xtask test` (or `cargo build --bins` first)",
+        path.display()
+    );
+    path
+}
+
+/// The Python reference's `kioku-mesh`, when installed by `cargo xtask test`.
+/// Returns `None` (and says so) when absent, unless the run requires it.
+pub fn reference_bin() -> Option<PathBuf> {
+    match std::env::var_os("KIOKU_MESH_REF_BIN").map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        _ => {
+            assert!(
+                std::env::var_os("KIOKU_MESH_REQUIRE_REFERENCE").is_none(),
+                "KIOKU_MESH_REF_BIN does not point at the Python reference; `cargo xtask test` installs it"
+            );
+            eprintln!("skipping: the Python reference is not installed (run `cargo xtask test`)");
+            None
+        }
+    }
+}
+
+/// Result of one command.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Assert success and return stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Assert the exit status and return stderr.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code, code,
+            "unexpected status\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stderr
+    }
+}
+
+/// A temporary HOME and state directory.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        let mut s = Self {
+            dir,
+            vars: Vec::new(),
+        };
+        let home = s.home().display().to_string();
+        let state = s.state_dir().display().to_string();
+        s.set("HOME", &home);
+        s.set("KIOKU_MESH_STATE_DIR", &state);
+        s.set("USER", "tester");
+        s.set("KIOKU_MESH_AGENT_FAMILY", "claude");
+        s.set("KIOKU_MESH_CLIENT_ID", "tester@host");
+        s
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.home().join(".config/kioku-mesh")
+    }
+
+    /// The local-mode database.
+    pub fn local_db(&self) -> PathBuf {
+        self.state_dir().join("local/raw.db")
+    }
+
+    /// Set (or replace) an environment variable for every command.
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A command with a clean environment: PATH plus the sandbox's variables.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `sh -c script kioku-mesh args...` with the sandbox's environment, so
+    /// the script calls our binary as `"$0"` and sees `args` as `$1...`.
+    pub fn shell(&self, script: &str, args: &[&std::ffi::OsStr]) -> Command {
+        let mut cmd = self.command(Path::new("sh"));
+        cmd.arg("-c").arg(script).arg(bin("kioku-mesh")).args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Run `kioku-mesh` with `args`.
+    pub fn km(&self, args: &[&str]) -> Run {
+        run_bounded(self.command(&bin("kioku-mesh")).args(args), None)
+    }
+
+    /// Run `kioku-mesh` with `args`, feeding `input` on stdin.
+    pub fn km_stdin(&self, args: &[&str], input: &str) -> Run {
+        run_bounded(self.command(&bin("kioku-mesh")).args(args), Some(input))
+    }
+
+    /// Run any program in the sandbox.
+    pub fn run(&self, program: &Path, args: &[&str]) -> Run {
+        run_bounded(self.command(program).args(args), None)
+    }
+
+    /// Save with the required metadata; returns the new id.
+    #[track_caller]
+    pub fn save(&self, content: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "save",
+            content,
+            "--subject",
+            "subject",
+            "--summary",
+            "summary",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.km(&args);
+        saved_id(out.ok())
+    }
+
+    /// Search with `--format json` and return the parsed documents.
+    #[track_caller]
+    pub fn search_json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["search", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.km(&all);
+        serde_json::from_str(out.ok().trim()).expect("search --format json prints a JSON array")
+    }
+}
+
+/// The id in a `saved: <id> (visibility=...)` line.
+#[track_caller]
+pub fn saved_id(stdout: &str) -> String {
+    let line = stdout.lines().next().unwrap_or_default();
+    let id = line
+        .strip_prefix("saved: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("not a save line: {stdout:?}"));
+    assert_eq!(id.len(), 32, "{line}");
+    id.to_owned()
+}
+
+/// Run to completion within [`COMMAND_TIMEOUT`], killing it otherwise.
+pub fn run_bounded(cmd: &mut Command, input: Option<&str>) -> Run {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", cmd.get_program().to_string_lossy()));
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    wait_bounded(child, COMMAND_TIMEOUT)
+}
+
+/// Wait for `child`, killing it and failing the test after `timeout`.
+pub fn wait_bounded(mut child: Child, timeout: Duration) -> Run {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output of a killed child");
+                panic!(
+                    "command timed out after {timeout:?}: {}",
+                    Run::from_output(out).stderr
+                );
+            }
+            Err(e) => panic!("waiting for a child: {e}"),
+        }
+    }
+    Run::from_output(child.wait_with_output().expect("child output"))
+}
+
+/// Poll `check` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// True when this process runs as root (permissions do not stop it).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}

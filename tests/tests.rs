@@ -1,0 +1,23 @@
+//! End-to-end tests: the built binaries run as processes, each test in its
+//! own temporary HOME and state directory.
+//!
+//! Run them with `cargo xtask test`, which builds the binaries and installs
+//! the Python reference the interop tests compare against.
+
+/// Spawning binaries in sandboxes, with bounded waits.
+mod harness;
+
+/// Every CLI command in local mode, its output contract and exit codes.
+mod local_mode;
+
+/// Bad input: a clear error, exit status 2 or 1, and nothing changed.
+mod bad_input;
+
+/// Crashes and concurrency: kill -9 mid-burst, parallel writers.
+mod reliability;
+
+/// The same saves and searches on the Python reference and on us.
+mod interop_local;
+
+/// Architecture rules checked over `cargo metadata` and the sources.
+mod tidy;

@@ -1,0 +1,134 @@
+//! Architecture rules, checked over `cargo metadata` and the source tree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Workspace package name -> the workspace packages it depends on (any kind).
+fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(workspace_root().join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .expect("cargo metadata");
+    let members: BTreeSet<String> = meta
+        .workspace_packages()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    meta.workspace_packages()
+        .iter()
+        .map(|p| {
+            let deps = p
+                .dependencies
+                .iter()
+                .map(|d| d.name.clone())
+                .filter(|d| members.contains(d))
+                .collect();
+            (p.name.to_string(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn layering_holds() {
+    let g = workspace_graph();
+    let deps = |p: &str| g.get(p).unwrap_or_else(|| panic!("package {p} missing"));
+    assert!(
+        deps("mesh-core").is_empty(),
+        "mesh-core depends on {:?}",
+        deps("mesh-core")
+    );
+    assert!(
+        !deps("mesh-memory").contains("mesh-messaging"),
+        "mesh-memory must not see messaging"
+    );
+    assert!(
+        !deps("mesh-messaging").contains("mesh-memory"),
+        "mesh-messaging must not see memory"
+    );
+    for lib in ["mesh-memory", "mesh-messaging"] {
+        let extra: Vec<_> = deps(lib).iter().filter(|d| *d != "mesh-core").collect();
+        assert!(
+            extra.is_empty(),
+            "{lib} may depend on mesh-core only, found {extra:?}"
+        );
+    }
+    for bin in ["kioku-mesh", "kioku-mesh-mcp"] {
+        assert!(
+            !deps(bin).contains("e2e") && !deps(bin).contains("xtask"),
+            "{bin} depends on tooling"
+        );
+    }
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn binaries_build_no_keys_and_run_no_sql() {
+    for bin in ["bins/cli/src", "bins/mcp/src"] {
+        for file in rust_files(&workspace_root().join(bin)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for forbidden in ["sqlx::", "CREATE TABLE", "SELECT ", "\"mem/", "INSERT INTO"] {
+                assert!(
+                    !text.contains(forbidden),
+                    "{} contains {forbidden:?}: that belongs in a library",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_library_module_says_what_it_holds() {
+    for lib in [
+        "crates/mesh-core/src",
+        "crates/mesh-memory/src",
+        "crates/mesh-messaging/src",
+        "crates/mesh-bridge/src",
+    ] {
+        for file in rust_files(&workspace_root().join(lib)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(
+                text.starts_with("//!"),
+                "{} must open with a //! module doc",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn no_catch_all_module_names() {
+    for dir in ["crates", "bins"] {
+        for file in rust_files(&workspace_root().join(dir)) {
+            let name = file.file_stem().unwrap().to_string_lossy();
+            assert!(
+                !["util", "utils", "helpers", "misc", "common"].contains(&name.as_ref()),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
