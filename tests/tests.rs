@@ -4,6 +4,9 @@
 //! Run them with `cargo xtask test`, which builds the binaries and installs
 //! the Python reference the interop tests compare against.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 /// Spawning binaries in sandboxes, with bounded waits.
 mod harness;
 

@@ -6,10 +6,10 @@ use std::io::{ErrorKind, Write};
 /// Print `text` and a newline to stdout.
 pub fn line(text: impl AsRef<str>) {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{}", text.as_ref()).and_then(|()| out.flush()) {
-        if e.kind() == ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
+    if let Err(e) = writeln!(out, "{}", text.as_ref()).and_then(|()| out.flush())
+        && e.kind() == ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 

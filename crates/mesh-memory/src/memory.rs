@@ -272,7 +272,7 @@ impl<S: MemoryStore> Memory<S> {
                 }
             }
             p.done += 1;
-            if p.done % batch_size == 0 {
+            if p.done.is_multiple_of(batch_size) {
                 progress(p);
             }
         }

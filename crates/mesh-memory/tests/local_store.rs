@@ -1,6 +1,9 @@
 //! The local store against a real SQLite file: search semantics, hidden
 //! states, deletes, retention, rebuild, and rows written by other programs.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use mesh_core::identity::IdentitySource;

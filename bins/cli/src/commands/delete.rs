@@ -99,13 +99,13 @@ pub async fn run(a: &DeleteArgs, memory: &Memory<AnyStore>) -> Result<u8> {
         hint();
         return Ok(OK);
     }
-    if !a.yes {
-        if let Err(code) = confirm(
+    if !a.yes
+        && let Err(code) = confirm(
             &format!("Tombstone {total} entries? type 'yes' to confirm: "),
             "bulk delete requires interactive confirmation. Pass --yes for non-interactive use.",
-        ) {
-            return Ok(code);
-        }
+        )
+    {
+        return Ok(code);
     }
     let done = memory
         .bulk_delete(&ids, &a.reason, batch, |p| {

@@ -132,16 +132,16 @@ pub async fn observations(a: &GcObservationsArgs, memory: &Memory<AnyStore>) -> 
         output::line("Dry run — pass --execute to tombstone / delete the entries above.");
         return Ok(OK);
     }
-    if !a.yes {
-        if let Err(code) = confirm(
+    if !a.yes
+        && let Err(code) = confirm(
             &format!(
                 "Act on {} stale observations? type 'yes' to confirm: ",
                 candidates.total()
             ),
             "--execute requires interactive confirmation. Pass --yes for non-interactive use.",
-        ) {
-            return Ok(code);
-        }
+        )
+    {
+        return Ok(code);
     }
     let r = memory.gc_execute(&candidates).await?;
     output::line(format!(
