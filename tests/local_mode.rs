@@ -533,3 +533,22 @@ fn mcp_stub_says_it_is_not_ready() {
     let out = s.run(&crate::harness::bin("kioku-mesh-mcp"), &[]);
     assert!(out.fails_with(2).contains("not ready"));
 }
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let s = Sandbox::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = s.km(&["completions", shell]);
+        assert!(out.ok().contains("kioku-mesh"), "{shell}");
+        assert!(
+            out.stdout.contains("get-memory"),
+            "{shell} completes subcommands"
+        );
+    }
+    assert!(s.km(&["manpage"]).ok().starts_with(".ie \\n(.g .ds Aq"));
+    assert!(
+        s.km(&["completions", "tcsh"])
+            .fails_with(2)
+            .contains("invalid value")
+    );
+}

@@ -23,8 +23,8 @@ fn main() -> Result<()> {
         .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     match task {
         "test" => test(rest),
-        "bench" => bench::run(rest),
-        "dist" => dist::run(rest),
+        "bench" => bench::run_bench(rest),
+        "dist" => dist::run_dist(rest),
         "tools" => tools::ensure_all().map(|_| ()),
         _ => {
             eprintln!(

@@ -239,7 +239,7 @@ mod tests {
         o.content = "あ".repeat(100);
         assert!(text_entry(&o).contains(&format!("\n{} <id=", "あ".repeat(80))));
         o.subject.clear();
-        assert!(markdown_entry(&o).contains(&format!("{}… <id=", "あ".repeat(80))));
+        assert!(markdown_entry(&o).contains(&format!(" {}… (refs:", "あ".repeat(80))));
     }
 
     #[test]

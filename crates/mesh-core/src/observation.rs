@@ -9,8 +9,9 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{CoreError, Result};
@@ -150,84 +151,14 @@ impl Observation {
         uuid::Uuid::new_v4().simple().to_string()
     }
 
-    /// Parse a payload tolerantly.
+    /// Parse a payload tolerantly (see the module documentation).
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(text).map_err(|e| malformed(&e.to_string()))?;
-        match value {
-            Value::Object(map) => Self::from_map(map),
-            _ => Err(malformed("the payload is not a JSON object")),
-        }
+        serde_json::from_str::<Self>(text).map_err(|e| malformed(&e.to_string()))
     }
 
     /// Build from an already-parsed JSON object, tolerantly.
-    pub fn from_map(mut map: Map<String, Value>) -> Result<Self> {
-        let mut raw_memory_type = None;
-        let memory_type = match map.get("memory_type") {
-            None | Some(Value::Null) => MemoryType::Note,
-            Some(Value::String(s)) if MemoryType::parse(s).is_some() => {
-                MemoryType::parse(s).unwrap_or_default()
-            }
-            Some(other) => {
-                tracing::debug!("clamping unknown memory_type {other} to note");
-                raw_memory_type = Some(other.clone());
-                MemoryType::Note
-            }
-        };
-        let content = match map.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            _ => return Err(malformed("'content' must be a string")),
-        };
-        let observation_id = string_field(&map, "observation_id")?;
-        if observation_id.is_empty() {
-            return Err(malformed("'observation_id' is missing"));
-        }
-        let visibility = match map.get("visibility") {
-            Some(Value::String(s)) => Visibility::from_wire(s),
-            _ => Visibility::Legacy,
-        };
-        let importance = match map.get("importance") {
-            None | Some(Value::Null) => 2,
-            Some(Value::Number(n)) => {
-                let v = n
-                    .as_i64()
-                    .or_else(|| n.as_f64().map(|f| f as i64))
-                    .unwrap_or(2);
-                clamp_importance(v)
-            }
-            Some(_) => return Err(malformed("'importance' must be a number")),
-        };
-        let created_at = match map.get("created_at") {
-            None | Some(Value::Null) => timestamp::now(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(malformed("'created_at' must be a string")),
-        };
-        let obs = Self {
-            content,
-            agent_family: string_field(&map, "agent_family")?,
-            client_id: string_field(&map, "client_id")?,
-            pc_id: string_field(&map, "pc_id")?,
-            session_id: string_field(&map, "session_id")?,
-            project: string_field(&map, "project")?,
-            tags: list_field(&map, "tags")?,
-            observation_id,
-            created_at,
-            memory_type,
-            importance,
-            subject: string_field(&map, "subject")?,
-            summary: string_field(&map, "summary")?,
-            source_files: list_field(&map, "source_files")?,
-            references: list_field(&map, "references")?,
-            supersedes: list_field(&map, "supersedes")?,
-            visibility,
-            scope_id: string_field(&map, "scope_id")?,
-            expires_at: string_field(&map, "expires_at")?,
-            extras: Map::new(),
-        };
-        map.retain(|k, _| !OBSERVATION_FIELDS.contains(&k.as_str()));
-        if let Some(raw) = raw_memory_type {
-            map.insert("_raw_memory_type".to_owned(), raw);
-        }
-        Ok(Self { extras: map, ..obs })
+    pub fn from_map(map: Map<String, Value>) -> Result<Self> {
+        serde_json::from_value::<Self>(Value::Object(map)).map_err(|e| malformed(&e.to_string()))
     }
 
     /// The payload in the reference's exact JSON text.
@@ -313,6 +244,163 @@ impl Serialize for Observation {
     }
 }
 
+/// One field of the payload as read, before defaults apply.
+#[derive(Default)]
+struct Fields {
+    content: Option<String>,
+    agent_family: String,
+    client_id: String,
+    pc_id: String,
+    session_id: String,
+    project: String,
+    tags: Vec<String>,
+    observation_id: String,
+    created_at: Option<String>,
+    memory_type: MemoryType,
+    importance: u8,
+    subject: String,
+    summary: String,
+    source_files: Vec<String>,
+    references: Vec<String>,
+    supersedes: Vec<String>,
+    visibility: Visibility,
+    scope_id: String,
+    expires_at: String,
+    extras: Map<String, Value>,
+    raw_memory_type: Option<Value>,
+}
+
+/// A string field: `null` reads as empty, anything else but a string is an error.
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Self(Option::<String>::deserialize(d)?.unwrap_or_default()))
+    }
+}
+
+/// A list of strings: `null` reads as empty.
+struct TextList(Vec<String>);
+
+impl<'de> Deserialize<'de> for TextList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Self(
+            Option::<Vec<String>>::deserialize(d)?.unwrap_or_default(),
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for Observation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(ObservationVisitor)
+    }
+}
+
+struct ObservationVisitor;
+
+impl<'de> Visitor<'de> for ObservationVisitor {
+    type Value = Observation;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an observation JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Observation, A::Error> {
+        let mut f = Fields {
+            importance: 2,
+            ..Fields::default()
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "content" => f.content = Some(map.next_value::<Text>()?.0),
+                "agent_family" => f.agent_family = map.next_value::<Text>()?.0,
+                "client_id" => f.client_id = map.next_value::<Text>()?.0,
+                "pc_id" => f.pc_id = map.next_value::<Text>()?.0,
+                "session_id" => f.session_id = map.next_value::<Text>()?.0,
+                "project" => f.project = map.next_value::<Text>()?.0,
+                "tags" => f.tags = map.next_value::<TextList>()?.0,
+                "observation_id" => f.observation_id = map.next_value::<Text>()?.0,
+                "created_at" => f.created_at = map.next_value::<Option<String>>()?,
+                "memory_type" => {
+                    // A type from a newer peer reads as `note`, keeping the raw value.
+                    let raw = map.next_value::<Value>()?;
+                    match raw.as_str().and_then(MemoryType::parse) {
+                        Some(t) => f.memory_type = t,
+                        None if raw.is_null() => f.memory_type = MemoryType::Note,
+                        None => {
+                            tracing::debug!("clamping unknown memory_type {raw} to note");
+                            f.memory_type = MemoryType::Note;
+                            f.raw_memory_type = Some(raw);
+                        }
+                    }
+                }
+                "importance" => {
+                    f.importance = match map.next_value::<Option<Value>>()? {
+                        None => 2,
+                        Some(Value::Number(n)) => clamp_importance(
+                            n.as_i64()
+                                .or_else(|| n.as_f64().map(|v| v as i64))
+                                .unwrap_or(2),
+                        ),
+                        Some(_) => return Err(de::Error::custom("'importance' must be a number")),
+                    }
+                }
+                "subject" => f.subject = map.next_value::<Text>()?.0,
+                "summary" => f.summary = map.next_value::<Text>()?.0,
+                "source_files" => f.source_files = map.next_value::<TextList>()?.0,
+                "references" => f.references = map.next_value::<TextList>()?.0,
+                "supersedes" => f.supersedes = map.next_value::<TextList>()?.0,
+                "visibility" => {
+                    f.visibility = match map.next_value::<Value>()? {
+                        Value::String(s) => Visibility::from_wire(&s),
+                        _ => Visibility::Legacy,
+                    }
+                }
+                "scope_id" => f.scope_id = map.next_value::<Text>()?.0,
+                "expires_at" => f.expires_at = map.next_value::<Text>()?.0,
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    f.extras.insert(key, value);
+                }
+            }
+        }
+        let content = f
+            .content
+            .ok_or_else(|| de::Error::custom("'content' must be a string"))?;
+        if f.observation_id.is_empty() {
+            return Err(de::Error::custom("'observation_id' is missing"));
+        }
+        if let Some(raw) = f.raw_memory_type {
+            f.extras.insert("_raw_memory_type".to_owned(), raw);
+        }
+        Ok(Observation {
+            content,
+            agent_family: f.agent_family,
+            client_id: f.client_id,
+            pc_id: f.pc_id,
+            session_id: f.session_id,
+            project: f.project,
+            tags: f.tags,
+            observation_id: f.observation_id,
+            created_at: f.created_at.unwrap_or_else(timestamp::now),
+            memory_type: f.memory_type,
+            importance: f.importance,
+            subject: f.subject,
+            summary: f.summary,
+            source_files: f.source_files,
+            references: f.references,
+            supersedes: f.supersedes,
+            visibility: f.visibility,
+            scope_id: f.scope_id,
+            expires_at: f.expires_at,
+            extras: f.extras,
+        })
+    }
+}
+
 fn malformed(message: &str) -> CoreError {
     CoreError::MalformedJson {
         what: "observation",
@@ -325,20 +413,6 @@ pub(crate) fn string_field(map: &Map<String, Value>, name: &str) -> Result<Strin
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(malformed(&format!("'{name}' must be a string"))),
-    }
-}
-
-fn list_field(map: &Map<String, Value>, name: &str) -> Result<Vec<String>> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(malformed(&format!("'{name}' must be a list of strings"))),
-            })
-            .collect(),
-        Some(_) => Err(malformed(&format!("'{name}' must be a list of strings"))),
     }
 }
 

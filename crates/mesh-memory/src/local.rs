@@ -3,54 +3,20 @@
 //! in one transaction per change.
 //!
 //! The raw tables have the reference's layout (`local_obs`, `local_tomb` in
-//! `local/raw.db`), so a host that ran the reference keeps its memory and
-//! both implementations can share one state directory. Triggers on the raw
-//! tables queue every change made by any writer in `raw_pending`; this store
-//! drains that queue into the index when it opens, so rows written by
-//! another program are never missed.
+//! `local/raw.db`), so a host that ran the reference keeps its memory, and
+//! both implementations can share one state directory: rows the reference
+//! writes are queued by triggers and indexed the next time this store opens
+//! or writes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mesh_core::{BackendMode, Observation, Tombstone};
 use sqlx::SqliteConnection;
 
 use crate::db;
 use crate::error::{DbContext, Result};
-use crate::index::{Index, schema, write};
+use crate::index::{Index, maintain, schema};
 use crate::store::{BackendStatus, MemoryStore, PhysicalDelete, PutOutcome, RebuildStats};
-
-const RAW_SCHEMA: &str = r"
-CREATE TABLE IF NOT EXISTS raw_schema_version (version INTEGER PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS migration_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS local_obs (
-    observation_id TEXT PRIMARY KEY,
-    payload_json TEXT NOT NULL,
-    created_at TEXT
-);
-CREATE TABLE IF NOT EXISTS local_tomb (
-    observation_id TEXT PRIMARY KEY,
-    tomb_json TEXT NOT NULL,
-    deleted_at TEXT
-);
-INSERT INTO raw_schema_version(version) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM raw_schema_version);
-
-CREATE TABLE IF NOT EXISTS raw_pending (observation_id TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS local_obs_ai AFTER INSERT ON local_obs
-    BEGIN INSERT OR IGNORE INTO raw_pending VALUES (NEW.observation_id); END;
-CREATE TRIGGER IF NOT EXISTS local_obs_au AFTER UPDATE ON local_obs
-    BEGIN INSERT OR IGNORE INTO raw_pending VALUES (NEW.observation_id); END;
-CREATE TRIGGER IF NOT EXISTS local_obs_ad AFTER DELETE ON local_obs
-    BEGIN INSERT OR IGNORE INTO raw_pending VALUES (OLD.observation_id); END;
-CREATE TRIGGER IF NOT EXISTS local_tomb_ai AFTER INSERT ON local_tomb
-    BEGIN INSERT OR IGNORE INTO raw_pending VALUES (NEW.observation_id); END;
-CREATE TRIGGER IF NOT EXISTS local_tomb_au AFTER UPDATE ON local_tomb
-    BEGIN INSERT OR IGNORE INTO raw_pending VALUES (NEW.observation_id); END;
-CREATE TRIGGER IF NOT EXISTS local_tomb_ad AFTER DELETE ON local_tomb
-    BEGIN INSERT OR IGNORE INTO raw_pending VALUES (OLD.observation_id); END;
-";
-
-/// Rows read per batch while rebuilding or draining.
-const BATCH: i64 = 1000;
 
 /// The SQLite-only store of local mode.
 #[derive(Debug, Clone)]
@@ -59,7 +25,8 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
-    /// Open (creating if needed) the database at `path`.
+    /// Open (creating if needed) the database at `path`, bringing its index
+    /// up to date with its raw rows.
     pub async fn open(path: &Path) -> Result<Self> {
         let pool = db::open_pool(path, 4).await?;
         let store = Self {
@@ -74,193 +41,69 @@ impl LocalStore {
         self.index.path()
     }
 
-    /// Bring the schema up to date and catch the index up with the raw rows.
     async fn prepare(&self) -> Result<()> {
-        if self.is_current().await {
-            if self.has_pending().await? {
-                self.sync_pending().await?;
-            }
-            return Ok(());
-        }
-        let mut tx = self.index.begin_write().await?;
-        sqlx::raw_sql(RAW_SCHEMA)
-            .execute(&mut *tx)
+        let mut conn = self
+            .index
+            .pool()
+            .acquire()
             .await
-            .map_err(|e| db::classify(e, self.path(), "write"))?;
-        if schema::ensure(&mut tx).await? == schema::SchemaState::Fresh {
-            let stats = rebuild_from_raw(&mut tx).await?;
-            if stats.observations > 0 {
-                tracing::info!(
-                    "indexed {} observations and {} tombstones found in {}",
-                    stats.observations,
-                    stats.tombstones,
-                    self.path().display()
-                );
+            .map_err(|e| db::classify(e, self.path(), "open"))?;
+        if schema::is_current(&mut conn).await {
+            let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM raw_pending)")
+                .fetch_one(&mut *conn)
+                .await
+                .ctx("checking for unindexed rows")?;
+            if !pending {
+                return Ok(());
             }
         }
+        drop(conn);
+        let mut tx = self.index.begin_write().await?;
+        if schema::ensure(&mut tx).await? == schema::SchemaState::Fresh {
+            maintain::queue_everything(&mut tx).await?;
+        }
+        let n = maintain::reindex_pending(&mut tx).await?;
         tx.commit()
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;
-        self.sync_pending().await?;
+        if n > 0 {
+            tracing::debug!("indexed {n} rows of {}", self.path().display());
+        }
+        if n > 1000 {
+            self.index.optimize().await?;
+        }
         Ok(())
     }
 
-    async fn is_current(&self) -> bool {
-        sqlx::query_scalar::<_, String>(
-            "SELECT value FROM ix_meta WHERE key = 'schema_version' AND EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'local_tomb_ad')",
-        )
-        .fetch_optional(self.index.pool())
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|v| v == schema::INDEX_SCHEMA_VERSION.to_string())
-    }
-
-    async fn has_pending(&self) -> Result<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM raw_pending)")
-            .fetch_one(self.index.pool())
-            .await
-            .ctx("checking for unindexed rows")
-    }
-
-    /// Index rows that other writers added, changed or removed.
-    pub async fn sync_pending(&self) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let mut tx = self.index.begin_write().await?;
-            let ids: Vec<String> =
-                sqlx::query_scalar("SELECT observation_id FROM raw_pending LIMIT ?")
-                    .bind(BATCH)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .ctx("reading unindexed rows")?;
-            if ids.is_empty() {
-                tx.commit().await.ctx("reading unindexed rows")?;
-                return Ok(total);
-            }
-            for id in &ids {
-                reconcile(&mut tx, id).await?;
-            }
-            tx.commit()
-                .await
-                .map_err(|e| db::classify(e, self.path(), "write"))?;
-            total += ids.len() as u64;
-            tracing::debug!("indexed {} rows written by another program", ids.len());
+    /// Store many observations in one transaction (imports, benchmarks).
+    /// Either all are stored or none is.
+    pub async fn put_many(&self, observations: &[Observation]) -> Result<u64> {
+        let mut tx = self.index.begin_write().await?;
+        for obs in observations {
+            insert_observation(&mut tx, obs, self.path()).await?;
         }
+        maintain::reindex_pending(&mut tx).await?;
+        tx.commit()
+            .await
+            .map_err(|e| db::classify(e, self.path(), "write"))?;
+        self.index.optimize().await?;
+        Ok(observations.len() as u64)
     }
 }
 
-/// Make the index agree with the raw rows for one id.
-async fn reconcile(conn: &mut SqliteConnection, id: &str) -> Result<()> {
-    let raw: Option<String> =
-        sqlx::query_scalar("SELECT payload_json FROM local_obs WHERE observation_id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .ctx("reading a raw observation")?;
-    let indexed: Option<String> =
-        sqlx::query_scalar("SELECT payload_json FROM ix_obs WHERE observation_id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .ctx("reading the index")?;
-    match raw {
-        None => {
-            write::remove_observation(conn, id).await?;
-        }
-        Some(payload) if indexed.as_deref() != Some(payload.as_str()) => {
-            match Observation::from_json(&payload) {
-                Ok(obs) if obs.observation_id == id => write::upsert(conn, &obs, &payload).await?,
-                Ok(_) => tracing::warn!("raw row {id} holds a payload for another id; not indexed"),
-                Err(e) => {
-                    tracing::warn!("raw row {id} is not a valid observation ({e}); not indexed");
-                    write::remove_observation(conn, id).await?;
-                }
-            }
-        }
-        Some(_) => {}
-    }
-    match raw_tombstone(conn, id).await? {
-        Some(deleted_at) => write::apply_tombstone(conn, id, &deleted_at).await?,
-        None => write::clear_tombstone(conn, id).await?,
-    }
-    sqlx::query("DELETE FROM raw_pending WHERE observation_id = ?")
-        .bind(id)
+async fn insert_observation(
+    conn: &mut SqliteConnection,
+    obs: &Observation,
+    path: &Path,
+) -> Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO local_obs(observation_id, payload_json, created_at) VALUES (?, ?, ?)")
+        .bind(&obs.observation_id)
+        .bind(obs.to_json())
+        .bind(&obs.created_at)
         .execute(&mut *conn)
         .await
-        .ctx("updating the index queue")?;
+        .map_err(|e| db::classify(e, path, "write"))?;
     Ok(())
-}
-
-async fn raw_tombstone(conn: &mut SqliteConnection, id: &str) -> Result<Option<String>> {
-    let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT tomb_json, deleted_at FROM local_tomb WHERE observation_id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .ctx("reading a raw tombstone")?;
-    Ok(row.map(|(json, column)| {
-        column
-            .filter(|c| !c.is_empty())
-            .or_else(|| Tombstone::from_json(&json).ok().map(|t| t.deleted_at))
-            .unwrap_or_else(mesh_core::timestamp::now)
-    }))
-}
-
-/// Refill an empty index from every raw row, in batches.
-async fn rebuild_from_raw(conn: &mut SqliteConnection) -> Result<RebuildStats> {
-    let mut stats = RebuildStats::default();
-    let mut after = String::new();
-    loop {
-        let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
-            "SELECT observation_id, deleted_at, tomb_json FROM local_tomb WHERE observation_id > ? ORDER BY observation_id LIMIT ?",
-        )
-        .bind(&after)
-        .bind(BATCH)
-        .fetch_all(&mut *conn)
-        .await
-        .ctx("reading raw tombstones")?;
-        let Some(last) = rows.last() else { break };
-        after = last.0.clone();
-        for (id, column, json) in rows {
-            let deleted_at = column
-                .filter(|c| !c.is_empty())
-                .or_else(|| Tombstone::from_json(&json).ok().map(|t| t.deleted_at))
-                .unwrap_or_else(mesh_core::timestamp::now);
-            write::apply_tombstone(conn, &id, &deleted_at).await?;
-            stats.tombstones += 1;
-        }
-    }
-    let mut after = String::new();
-    loop {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT observation_id, payload_json FROM local_obs WHERE observation_id > ? ORDER BY observation_id LIMIT ?",
-        )
-        .bind(&after)
-        .bind(BATCH)
-        .fetch_all(&mut *conn)
-        .await
-        .ctx("reading raw observations")?;
-        let Some(last) = rows.last() else { break };
-        after = last.0.clone();
-        for (id, payload) in rows {
-            match Observation::from_json(&payload) {
-                Ok(obs) if obs.observation_id == id => {
-                    write::upsert(conn, &obs, &payload).await?;
-                    stats.observations += 1;
-                }
-                Ok(_) | Err(_) => {
-                    tracing::warn!("raw row {id} is not a valid observation; not indexed");
-                    stats.malformed += 1;
-                }
-            }
-        }
-    }
-    sqlx::query("DELETE FROM raw_pending")
-        .execute(&mut *conn)
-        .await
-        .ctx("clearing the index queue")?;
-    Ok(stats)
 }
 
 impl MemoryStore for LocalStore {
@@ -269,17 +112,9 @@ impl MemoryStore for LocalStore {
     }
 
     async fn put_observation(&self, obs: &Observation) -> Result<PutOutcome> {
-        let payload = obs.to_json();
         let mut tx = self.index.begin_write().await?;
-        sqlx::query("INSERT OR REPLACE INTO local_obs(observation_id, payload_json, created_at) VALUES (?, ?, ?)")
-            .bind(&obs.observation_id)
-            .bind(&payload)
-            .bind(&obs.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db::classify(e, self.path(), "write"))?;
-        write::upsert(&mut tx, obs, &payload).await?;
-        clear_pending(&mut tx, &obs.observation_id).await?;
+        insert_observation(&mut tx, obs, self.path()).await?;
+        maintain::reindex_pending(&mut tx).await?;
         tx.commit()
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;
@@ -295,8 +130,7 @@ impl MemoryStore for LocalStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;
-        write::apply_tombstone(&mut tx, &obs.observation_id, &tomb.deleted_at).await?;
-        clear_pending(&mut tx, &obs.observation_id).await?;
+        maintain::reindex_pending(&mut tx).await?;
         tx.commit()
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;
@@ -324,10 +158,7 @@ impl MemoryStore for LocalStore {
                 .rows_affected()
                 > 0;
         }
-        // Rows only the index knew about (none, normally) go too.
-        removed.observation |= write::remove_observation(&mut tx, observation_id).await?;
-        write::clear_tombstone(&mut tx, observation_id).await?;
-        clear_pending(&mut tx, observation_id).await?;
+        maintain::reindex_pending(&mut tx).await?;
         tx.commit()
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;
@@ -336,12 +167,25 @@ impl MemoryStore for LocalStore {
 
     async fn rebuild_index(&self) -> Result<RebuildStats> {
         let mut tx = self.index.begin_write().await?;
-        schema::clear(&mut tx).await?;
-        let stats = rebuild_from_raw(&mut tx).await?;
+        schema::reset_index(&mut tx).await?;
+        maintain::queue_everything(&mut tx).await?;
+        maintain::reindex_pending(&mut tx).await?;
+        let (observations, tombstones, raw): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM ix_obs), (SELECT COUNT(*) FROM ix_tomb), (SELECT COUNT(*) FROM local_obs)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .ctx("counting the rebuilt index")?;
         tx.commit()
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;
-        Ok(stats)
+        self.index.optimize().await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or_default();
+        Ok(RebuildStats {
+            observations: count(observations),
+            tombstones: count(tombstones),
+            malformed: count(raw - observations),
+        })
     }
 
     async fn backend_status(&self) -> Result<BackendStatus> {
@@ -361,18 +205,4 @@ impl MemoryStore for LocalStore {
     async fn close(&self) {
         self.index.close().await;
     }
-}
-
-async fn clear_pending(conn: &mut SqliteConnection, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM raw_pending WHERE observation_id = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .ctx("updating the index queue")?;
-    Ok(())
-}
-
-/// The default location of the local database under `paths`.
-pub fn default_path(paths: &mesh_core::Paths) -> PathBuf {
-    paths.local_db()
 }

@@ -303,6 +303,8 @@ impl<S: MemoryStore> Memory<S> {
                 report.shadows += 1;
             }
         }
+        // Housekeeping time is when merging the full-text index costs nobody.
+        index.optimize().await?;
         Ok(report)
     }
 

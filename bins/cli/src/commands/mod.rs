@@ -7,6 +7,7 @@ mod gc;
 mod init;
 mod save;
 mod search;
+mod shell;
 mod status;
 
 use anyhow::Result;
@@ -46,8 +47,11 @@ fn exit_status(e: &anyhow::Error) -> u8 {
 async fn dispatch(cli: Cli) -> Result<u8> {
     let env = Environment::from_process();
     let settings = Settings::load(&env)?;
-    if let Command::Init(args) = &cli.command {
-        return init::run(args, &settings);
+    match &cli.command {
+        Command::Init(args) => return init::run(args, &settings),
+        Command::Completions(args) => return shell::completions(args),
+        Command::Manpage => return shell::manpage(),
+        _ => {}
     }
     let memory = mesh_memory::open_with(env, settings).await?;
     if cli.rebuild {
@@ -73,7 +77,7 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         Command::GcObservations(a) => gc::observations(a, memory).await,
         Command::BackfillMetadata(a) => backfill::run(a, memory).await,
         Command::Drain(a) => status::drain(a, memory).await,
-        Command::Init(_) => Ok(OK),
+        Command::Init(_) | Command::Completions(_) | Command::Manpage => Ok(OK),
     }
 }
 

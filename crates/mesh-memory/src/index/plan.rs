@@ -23,7 +23,7 @@ pub enum Bind {
 /// One statement and its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// SQL selecting `payload_json` only.
+    /// SQL selecting [`PAYLOAD`] only.
     pub sql: String,
     /// Parameters in placeholder order.
     pub binds: Vec<Bind>,
@@ -85,6 +85,10 @@ const LIKE_PREDICATE: &str = "EXISTS (SELECT 1 FROM ix_fts l WHERE l.rowid = o.r
 
 const ORDER_TAIL: &str = "o.created_at DESC, o.observation_id DESC";
 
+/// The selected column: the stored payload, from the row store.
+pub const PAYLOAD: &str = "l.payload_json";
+const JOIN_PAYLOAD: &str = "JOIN local_obs l ON l.observation_id = o.observation_id";
+
 /// Build the statement for one pass. `fts_as_like` turns every term into a
 /// LIKE filter (the fallback when FTS5 rejects a query).
 pub fn plan(q: &SearchQuery, pass: Pass, limit: usize, now: &str, fts_as_like: bool) -> Plan {
@@ -132,9 +136,12 @@ pub fn plan(q: &SearchQuery, pass: Pass, limit: usize, now: &str, fts_as_like: b
             all.extend(binds);
             all.push(limit);
             Plan {
+                // MATERIALIZED and CROSS JOIN keep the full-text match as the
+                // outer loop: otherwise SQLite may walk a filter's index and
+                // run the MATCH once per row.
                 sql: format!(
-                    "WITH m AS (SELECT rowid AS rid, rank FROM ix_fts WHERE ix_fts MATCH ?) \
-                     SELECT o.payload_json FROM m JOIN ix_obs o ON o.rid = m.rid{} \
+                    "WITH m AS MATERIALIZED (SELECT rowid AS rid, rank FROM ix_fts WHERE ix_fts MATCH ?) \
+                     SELECT {PAYLOAD} FROM m CROSS JOIN ix_obs o ON o.rid = m.rid {JOIN_PAYLOAD}{} \
                      ORDER BY {importance}m.rank, {ORDER_TAIL} LIMIT ?",
                     where_clause(&filters)
                 ),
@@ -155,8 +162,8 @@ pub fn plan(q: &SearchQuery, pass: Pass, limit: usize, now: &str, fts_as_like: b
             all.push(limit);
             Plan {
                 sql: format!(
-                    "WITH m AS (SELECT rowid AS rid, rank FROM ix_fts WHERE ix_fts MATCH ?) \
-                     SELECT o.payload_json FROM ix_obs o LEFT JOIN m ON m.rid = o.rid{} \
+                    "WITH m AS MATERIALIZED (SELECT rowid AS rid, rank FROM ix_fts WHERE ix_fts MATCH ?) \
+                     SELECT {PAYLOAD} FROM ix_obs o LEFT JOIN m ON m.rid = o.rid {JOIN_PAYLOAD}{} \
                      ORDER BY (m.rank IS NULL), {importance}m.rank, {ORDER_TAIL} LIMIT ?",
                     where_clause(&filters)
                 ),
@@ -173,7 +180,7 @@ pub fn plan(q: &SearchQuery, pass: Pass, limit: usize, now: &str, fts_as_like: b
             binds.push(limit);
             Plan {
                 sql: format!(
-                    "SELECT o.payload_json FROM ix_obs o{} ORDER BY {importance}{ORDER_TAIL} LIMIT ?",
+                    "SELECT {PAYLOAD} FROM ix_obs o {JOIN_PAYLOAD}{} ORDER BY {importance}{ORDER_TAIL} LIMIT ?",
                     where_clause(&filters)
                 ),
                 binds,

@@ -1,0 +1,28 @@
+//! Fill a local-mode database with the benchmark corpus.
+//!
+//! `cargo run --release -p mesh-memory --example seed_corpus -- <raw.db> <count>`
+//! (used by `cargo xtask bench` to give the CLI timings a realistic store).
+
+#[path = "../benches/corpus.rs"]
+mod corpus;
+
+use mesh_memory::LocalStore;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or("usage: seed_corpus <raw.db> <count>")?;
+    let n: usize = args
+        .next()
+        .ok_or("usage: seed_corpus <raw.db> <count>")?
+        .parse()?;
+    let store = LocalStore::open(std::path::Path::new(&path)).await?;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let batch: Vec<_> = chunk.iter().map(|&i| corpus::observation(i, n)).collect();
+        store.put_many(&batch).await?;
+    }
+    use mesh_memory::MemoryStore;
+    store.close().await;
+    println!("seeded {n} observations into {path}");
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Keeping the index equal to the row store, in set-based SQL.
+//!
+//! Every change to `local_obs` or `local_tomb` queues its id in
+//! `raw_pending` (triggers do this for any writer). [`reindex_pending`]
+//! recomputes the index rows of every queued id from the row store and
+//! empties the queue, all in the caller's transaction. A single save, a
+//! catch-up after another program wrote, and a full rebuild are the same
+//! operation on a queue of one, some or all ids.
+//!
+//! The column expressions read payloads the way
+//! [`mesh_core::Observation::from_json`] does: unknown memory types count as
+//! `note`, importance is clamped to 1..=5, unknown visibilities are legacy.
+//! Payloads that observation parsing would refuse are not indexed.
+
+use sqlx::SqliteConnection;
+
+use crate::error::{DbContext, Result};
+
+/// Ids queued for reindexing.
+const QUEUED: &str = "SELECT observation_id FROM raw_pending";
+
+/// Payloads the reader accepts: an object with text content, the row's own
+/// id, list fields that are lists and a numeric importance.
+const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
+    AND json_type(l.payload_json, '$.content') = 'text'
+    AND json_extract(l.payload_json, '$.observation_id') = l.observation_id
+    AND COALESCE(json_type(l.payload_json, '$.tags'), 'null') IN ('array', 'null')
+    AND COALESCE(json_type(l.payload_json, '$.source_files'), 'null') IN ('array', 'null')
+    AND COALESCE(json_type(l.payload_json, '$.references'), 'null') IN ('array', 'null')
+    AND COALESCE(json_type(l.payload_json, '$.supersedes'), 'null') IN ('array', 'null')
+    AND COALESCE(json_type(l.payload_json, '$.importance'), 'null') IN ('integer', 'real', 'null')";
+
+fn steps() -> Vec<String> {
+    let text = |field: &str| format!("COALESCE(json_extract(l.payload_json, '$.{field}'), '')");
+    vec![
+        // Forget what the index knew about the queued ids.
+        format!("DELETE FROM ix_fts WHERE rowid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"),
+        format!("DELETE FROM ix_link WHERE rid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"),
+        format!("DELETE FROM ix_supersede WHERE superseder_id IN ({QUEUED})"),
+        format!("DELETE FROM ix_obs WHERE observation_id IN ({QUEUED})"),
+        format!("DELETE FROM ix_tomb WHERE observation_id IN ({QUEUED})"),
+        // Tombstones first, so observations are hidden as they are inserted.
+        format!(
+            "INSERT INTO ix_tomb(observation_id, deleted_at)
+             SELECT t.observation_id,
+                    COALESCE(NULLIF(t.deleted_at, ''), json_extract(t.tomb_json, '$.deleted_at'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+               FROM local_tomb t WHERE t.observation_id IN ({QUEUED})"
+        ),
+        format!(
+            "INSERT INTO ix_obs(observation_id, project, created_at, memory_type, importance, subject, summary,
+                                agent_family, client_id, pc_id, session_id, visibility, scope_id, expires_at, deleted_at)
+             SELECT l.observation_id, {project},
+                    COALESCE(json_extract(l.payload_json, '$.created_at'), l.created_at, ''),
+                    CASE WHEN json_extract(l.payload_json, '$.memory_type') IN ('note', 'decision', 'bug', 'pattern', 'config', 'summary')
+                         THEN json_extract(l.payload_json, '$.memory_type') ELSE 'note' END,
+                    MIN(5, MAX(1, CAST(COALESCE(json_extract(l.payload_json, '$.importance'), 2) AS INTEGER))),
+                    {subject}, {summary}, {agent}, {client}, {pc}, {session},
+                    CASE WHEN json_extract(l.payload_json, '$.visibility') IN ('mesh', 'user', 'team')
+                         THEN json_extract(l.payload_json, '$.visibility') ELSE '' END,
+                    {scope},
+                    NULLIF(json_extract(l.payload_json, '$.expires_at'), ''),
+                    (SELECT t.deleted_at FROM ix_tomb t WHERE t.observation_id = l.observation_id)
+               FROM local_obs l
+              WHERE l.observation_id IN ({QUEUED}) AND {VALID_PAYLOAD}",
+            project = text("project"),
+            subject = text("subject"),
+            summary = text("summary"),
+            agent = text("agent_family"),
+            client = text("client_id"),
+            pc = text("pc_id"),
+            session = text("session_id"),
+            scope = text("scope_id"),
+        ),
+        format!(
+            "INSERT INTO ix_fts(rowid, content, subject, summary, tags, project)
+             SELECT o.rid, json_extract(l.payload_json, '$.content'), o.subject, o.summary,
+                    COALESCE((SELECT group_concat(j.value, ' ') FROM json_each(l.payload_json, '$.tags') j), ''),
+                    o.project
+               FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id
+              WHERE o.observation_id IN ({QUEUED})"
+        ),
+        format!(
+            "INSERT OR IGNORE INTO ix_link(kind, value, rid)
+             SELECT CASE j.key WHEN 'source_files' THEN 'f' ELSE 'r' END, e.value, o.rid
+               FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id,
+                    json_each(l.payload_json) j, json_each(j.value) e
+              WHERE o.observation_id IN ({QUEUED})
+                AND j.key IN ('source_files', 'references') AND j.type = 'array'
+                AND e.type = 'text' AND e.value != ''"
+        ),
+        format!(
+            "INSERT OR IGNORE INTO ix_supersede(target_id, superseder_id)
+             SELECT e.value, o.observation_id
+               FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id,
+                    json_each(l.payload_json, '$.supersedes') e
+              WHERE o.observation_id IN ({QUEUED}) AND e.type = 'text' AND e.value != o.observation_id"
+        ),
+        "DELETE FROM raw_pending".to_owned(),
+    ]
+}
+
+/// Bring the index rows of every queued id up to date and empty the queue.
+/// Returns how many ids were processed.
+pub async fn reindex_pending(conn: &mut SqliteConnection) -> Result<u64> {
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_pending")
+        .fetch_one(&mut *conn)
+        .await
+        .ctx("reading the index queue")?;
+    if queued == 0 {
+        return Ok(0);
+    }
+    for step in steps() {
+        sqlx::query(sqlx::AssertSqlSafe(step))
+            .execute(&mut *conn)
+            .await
+            .ctx("updating the index")?;
+    }
+    Ok(u64::try_from(queued).unwrap_or_default())
+}
+
+/// Queue every id the row store or the index knows (a full rebuild).
+pub async fn queue_everything(conn: &mut SqliteConnection) -> Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO raw_pending(observation_id)
+         SELECT observation_id FROM local_obs
+         UNION SELECT observation_id FROM local_tomb
+         UNION SELECT observation_id FROM ix_obs
+         UNION SELECT observation_id FROM ix_tomb",
+    )
+    .execute(&mut *conn)
+    .await
+    .ctx("queueing the index rebuild")?;
+    Ok(())
+}
+
+/// Mark rows as shadowed: present here, missing from the mesh storage.
+pub async fn mark_shadowed(
+    conn: &mut SqliteConnection,
+    observation_id: &str,
+    at: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE ix_obs SET shadowed_at = COALESCE(shadowed_at, ?2)
+         WHERE observation_id = ?1 AND deleted_at IS NULL",
+    )
+    .bind(observation_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .ctx("marking a shadowed observation")?;
+    Ok(())
+}
