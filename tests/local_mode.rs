@@ -552,3 +552,45 @@ fn completions_and_man_page_are_generated() {
             .contains("invalid value")
     );
 }
+
+#[test]
+fn bulk_delete_asks_on_a_terminal_and_honours_the_answer() {
+    // `script` gives the command a pseudo-terminal, as a person at a shell has.
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipping: util-linux `script` is not installed");
+        return;
+    }
+    let s = Sandbox::new();
+    for i in 0..3 {
+        s.save(&format!("tty row {i}"), &["-p", "tty"]);
+    }
+    let cmd = format!(
+        "{} delete -p tty",
+        crate::harness::bin("kioku-mesh").display()
+    );
+    let refused = crate::harness::run_bounded(
+        s.command(script).args(["-qec", &cmd, "/dev/null"]),
+        Some("no\n"),
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused
+            .stdout
+            .contains("Tombstone 3 entries? type 'yes' to confirm:"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(s.search_json(&["-p", "tty"]).len(), 3);
+    let accepted = crate::harness::run_bounded(
+        s.command(script).args(["-qec", &cmd, "/dev/null"]),
+        Some("yes\n"),
+    );
+    assert_eq!(accepted.code, 0, "{}", accepted.stdout);
+    assert!(
+        accepted.stdout.contains("deleted (tombstone): 3 entries"),
+        "{}",
+        accepted.stdout
+    );
+    assert!(s.search_json(&["-p", "tty"]).is_empty());
+}
