@@ -13,33 +13,12 @@ fn count(s: &Sandbox) -> usize {
 fn invalid_memory_type_and_importance_are_usage_errors() {
     let s = Sandbox::new();
     let err = s
-        .km(&[
-            "save",
-            "c",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-            "--memory-type",
-            "insight",
-        ])
+        .try_save(&["--memory-type", "insight"])
         .fails_with(2)
         .to_owned();
     assert!(err.contains("insight") && err.contains("decision"), "{err}");
     for imp in ["0", "6", "x"] {
-        let err = s
-            .km(&[
-                "save",
-                "c",
-                "--subject",
-                "s",
-                "--summary",
-                "m",
-                "--importance",
-                imp,
-            ])
-            .fails_with(2)
-            .to_owned();
+        let err = s.try_save(&["--importance", imp]).fails_with(2).to_owned();
         assert!(err.contains("--importance"), "{err}");
     }
     assert!(!s.local_db().exists(), "argument errors touch nothing");
@@ -81,16 +60,7 @@ fn ids_that_are_not_32_hex_are_refused() {
         );
     }
     let err = s
-        .km(&[
-            "save",
-            "c",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-            "--supersedes",
-            "not-an-id",
-        ])
+        .try_save(&["--supersedes", "not-an-id"])
         .fails_with(2)
         .to_owned();
     assert!(
@@ -114,16 +84,7 @@ fn malformed_timestamps_are_refused() {
             .contains("--since must be in ISO8601 format.")
     );
     let err = s
-        .km(&[
-            "save",
-            "c",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-            "--expires-at",
-            "soon",
-        ])
+        .try_save(&["--expires-at", "soon"])
         .fails_with(2)
         .to_owned();
     assert!(
@@ -140,35 +101,14 @@ fn scope_ids_that_would_inject_into_keys_are_refused() {
         s.set("KIOKU_MESH_USER_ID", bad)
             .set("KIOKU_MESH_TEAM_ID", bad);
         for vis in ["user", "team"] {
-            let err = s
-                .km(&[
-                    "save",
-                    "c",
-                    "--subject",
-                    "s",
-                    "--summary",
-                    "m",
-                    "--visibility",
-                    vis,
-                ])
-                .fails_with(2)
-                .to_owned();
+            let err = s.try_save(&["--visibility", vis]).fails_with(2).to_owned();
             assert!(err.contains("scope_id"), "{bad}: {err}");
         }
         assert!(!s.local_db().exists() || count(&s) == 0);
     }
     let s = Sandbox::new();
     let err = s
-        .km(&[
-            "save",
-            "c",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-            "--visibility",
-            "user",
-        ])
+        .try_save(&["--visibility", "user"])
         .fails_with(2)
         .to_owned();
     assert!(
@@ -185,40 +125,22 @@ fn project_file_cannot_set_user_id_but_sets_team() {
         "user_id: evil\nteam_id: core\ndefault_visibility: team\n",
     )
     .unwrap();
-    let out = s.km(&["save", "c", "--subject", "s", "--summary", "m"]);
+    let out = s.try_save(&[]);
     assert!(
         out.ok().ends_with("(visibility=team/core)\n"),
         "{}",
         out.stdout
     );
     let err = s
-        .km(&[
-            "save",
-            "c",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-            "--visibility",
-            "user",
-        ])
+        .try_save(&["--visibility", "user"])
         .fails_with(2)
         .to_owned();
     assert!(err.contains("requires a user_id"), "{err}");
     s.set("KIOKU_MESH_USER_ID", "me");
     assert!(
-        s.km(&[
-            "save",
-            "c",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-            "--visibility",
-            "user"
-        ])
-        .ok()
-        .ends_with("(visibility=user/me)\n")
+        s.try_save(&["--visibility", "user"])
+            .ok()
+            .ends_with("(visibility=user/me)\n")
     );
 }
 
@@ -233,10 +155,7 @@ fn identity_values_that_would_inject_into_keys_are_refused() {
     ] {
         let mut s = Sandbox::new();
         s.set(var, bad);
-        let err = s
-            .km(&["save", "c", "--subject", "s", "--summary", "m"])
-            .fails_with(2)
-            .to_owned();
+        let err = s.try_save(&[]).fails_with(2).to_owned();
         assert!(
             err.contains(var) && err.contains("cannot be used in a key"),
             "{err}"
@@ -250,10 +169,7 @@ fn malformed_config_is_reported_with_its_path() {
     let s = Sandbox::new();
     std::fs::create_dir_all(s.config_dir()).unwrap();
     std::fs::write(s.config_dir().join("config.yaml"), "backend: [local\n").unwrap();
-    let err = s
-        .km(&["save", "c", "--subject", "s", "--summary", "m"])
-        .fails_with(1)
-        .to_owned();
+    let err = s.try_save(&[]).fails_with(1).to_owned();
     assert!(err.contains("config.yaml is not valid YAML"), "{err}");
     std::fs::write(s.config_dir().join("config.yaml"), "backend: cloud\n").unwrap();
     assert!(
@@ -270,10 +186,7 @@ fn a_corrupt_database_is_reported_and_not_touched() {
     std::fs::create_dir_all(s.local_db().parent().unwrap()).unwrap();
     let garbage = b"definitely not sqlite ".repeat(500);
     std::fs::write(s.local_db(), &garbage).unwrap();
-    let err = s
-        .km(&["save", "c", "--subject", "s", "--summary", "m"])
-        .fails_with(1)
-        .to_owned();
+    let err = s.try_save(&[]).fails_with(1).to_owned();
     assert!(
         err.contains("is damaged") && err.contains("Nothing was changed"),
         "{err}"
@@ -289,10 +202,7 @@ fn a_state_dir_that_cannot_be_created_is_reported() {
     std::fs::write(&blocker, "a file where a directory should be").unwrap();
     let state = blocker.join("state");
     s.set("KIOKU_MESH_STATE_DIR", state.to_str().unwrap());
-    let err = s
-        .km(&["save", "c", "--subject", "s", "--summary", "m"])
-        .fails_with(1)
-        .to_owned();
+    let err = s.try_save(&[]).fails_with(1).to_owned();
     assert!(err.contains("cannot create the state directory"), "{err}");
     assert!(
         err.contains("set KIOKU_MESH_STATE_DIR to a writable directory"),
@@ -300,43 +210,41 @@ fn a_state_dir_that_cannot_be_created_is_reported() {
     );
 }
 
+/// Set the mode of `dir` and of every file in it.
+fn chmod_tree(dir: &std::path::Path, dir_mode: u32, file_mode: u32) {
+    for f in std::fs::read_dir(dir).unwrap() {
+        std::fs::set_permissions(
+            f.unwrap().path(),
+            std::fs::Permissions::from_mode(file_mode),
+        )
+        .unwrap();
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+}
+
 #[test]
 fn a_read_only_database_refuses_writes_and_keeps_its_rows() {
-    let mut s = Sandbox::new();
+    let s = Sandbox::new();
     s.save("kept", &[]);
     let db = s.local_db();
-    // Permissions do not stop root, so the command runs as nobody then.
-    let dirs = [
-        s.dir.path().to_path_buf(),
-        s.home(),
-        s.state_dir(),
-        db.parent().unwrap().to_path_buf(),
-    ];
-    for d in &dirs {
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db_dir = db.parent().unwrap().to_path_buf();
+    // Permissions do not stop root, so the command then runs as nobody.
+    for d in [s.dir.path().to_path_buf(), s.home(), s.state_dir()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    for f in std::fs::read_dir(db.parent().unwrap()).unwrap() {
-        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o444))
-            .unwrap();
-    }
-    std::fs::set_permissions(db.parent().unwrap(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    chmod_tree(&db_dir, 0o555, 0o444);
     let before = std::fs::read(&db).unwrap();
     let args = ["save", "more", "--subject", "s", "--summary", "m"];
+    let km = crate::harness::bin("kioku-mesh");
     let out = if is_root() {
-        s.set("KIOKU_MESH_AGENT_FAMILY", "claude");
-        let setpriv = std::path::Path::new("/usr/bin/setpriv");
         let mut full = vec![
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            crate::harness::bin("kioku-mesh").to_str().unwrap(),
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-        full.extend(args.iter().map(|a| (*a).to_owned()));
-        let full: Vec<&str> = full.iter().map(String::as_str).collect();
-        s.run(setpriv, &full)
+            km.to_str().unwrap(),
+        ];
+        full.extend(args);
+        s.run(std::path::Path::new("/usr/bin/setpriv"), &full)
     } else {
         s.km(&args)
     };
@@ -346,11 +254,7 @@ fn a_read_only_database_refuses_writes_and_keeps_its_rows() {
         "{err}"
     );
     assert_eq!(std::fs::read(&db).unwrap(), before);
-    std::fs::set_permissions(db.parent().unwrap(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for f in std::fs::read_dir(db.parent().unwrap()).unwrap() {
-        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
-    }
+    chmod_tree(&db_dir, 0o755, 0o644);
     assert_eq!(count(&s), 1);
 }
 

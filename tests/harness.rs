@@ -178,6 +178,13 @@ impl Sandbox {
         run_bounded(self.command(program).args(args), None)
     }
 
+    /// Run `save c --subject s --summary m` plus `extra`, whatever the outcome.
+    pub fn try_save(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["save", "c", "--subject", "s", "--summary", "m"];
+        args.extend_from_slice(extra);
+        self.km(&args)
+    }
+
     /// Save with the required metadata; returns the new id.
     #[track_caller]
     pub fn save(&self, content: &str, extra: &[&str]) -> String {

@@ -271,6 +271,12 @@ fn refusals_agree_with_the_reference() {
     }
 }
 
+/// Give `to` a copy of `from`'s local database.
+fn copy_store(from: &Sandbox, to: &Sandbox) {
+    std::fs::create_dir_all(to.local_db().parent().unwrap()).unwrap();
+    std::fs::copy(from.local_db(), to.local_db()).unwrap();
+}
+
 fn ids(docs: &[Value]) -> Vec<String> {
     docs.iter()
         .map(|d| d["observation_id"].as_str().unwrap().to_owned())
@@ -292,8 +298,7 @@ fn each_side_reads_the_others_stored_rows() {
     )));
     reference(&theirs, &py, &["delete", &victim[0]]).ok();
     let ours = sandbox();
-    std::fs::create_dir_all(ours.local_db().parent().unwrap()).unwrap();
-    std::fs::copy(theirs.local_db(), ours.local_db()).unwrap();
+    copy_store(&theirs, &ours);
     for args in SEARCHES {
         let a = parse(&ours.km(args));
         let b = parse(&reference(&theirs, &py, args));
@@ -311,8 +316,7 @@ fn each_side_reads_the_others_stored_rows() {
         ours.km(args).ok();
     }
     let theirs = sandbox();
-    std::fs::create_dir_all(theirs.local_db().parent().unwrap()).unwrap();
-    std::fs::copy(ours.local_db(), theirs.local_db()).unwrap();
+    copy_store(&ours, &theirs);
     for args in SEARCHES {
         let a = parse(&ours.km(args));
         let b = parse(&reference(&theirs, &py, args));
