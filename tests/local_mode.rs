@@ -528,13 +528,6 @@ fn drain_in_local_mode_has_nothing_to_do() {
 }
 
 #[test]
-fn mcp_stub_says_it_is_not_ready() {
-    let s = Sandbox::new();
-    let out = s.run(&crate::harness::bin("kioku-mesh-mcp"), &[]);
-    assert!(out.fails_with(2).contains("not ready"));
-}
-
-#[test]
 fn completions_and_man_page_are_generated() {
     let s = Sandbox::new();
     for shell in ["bash", "zsh", "fish"] {

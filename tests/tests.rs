@@ -22,5 +22,8 @@ mod reliability;
 /// The same saves and searches on the Python reference and on us.
 mod interop_local;
 
+/// The MCP server driven by the official Python and TypeScript SDKs.
+mod mcp;
+
 /// Architecture rules checked over `cargo metadata` and the sources.
 mod tidy;

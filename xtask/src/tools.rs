@@ -1,6 +1,7 @@
 //! Installing what the tests need, into the target directory so that CI
-//! keeps it between runs: the Python reference kioku-mesh 1.2.0 in its own
-//! virtual environment.
+//! keeps it between runs: the Python reference kioku-mesh 1.2.0 and the
+//! official Python MCP SDK in their own virtual environment, and the
+//! official TypeScript MCP SDK in a node_modules of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,10 +12,15 @@ use crate::{run, workspace};
 
 /// The reference version the tests compare against.
 pub const REFERENCE: &str = "kioku-mesh==1.2.0";
+/// The Python MCP SDK the MCP tests drive the server with.
+pub const PYTHON_MCP_SDK: &str = "mcp==2.3.0";
+/// The TypeScript MCP SDK, the second independent client.
+pub const TS_MCP_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
 
 /// Paths of installed tools, exported to the tests as environment variables.
 pub struct Tools {
     pub python_venv: PathBuf,
+    pub node_modules: PathBuf,
 }
 
 impl Tools {
@@ -29,7 +35,8 @@ impl Tools {
     /// Set the variables the test harness reads.
     pub fn export(&self, cmd: &mut Command) {
         cmd.env("KIOKU_MESH_REF_BIN", self.reference_bin())
-            .env("KIOKU_MESH_REF_PYTHON", self.python());
+            .env("KIOKU_MESH_REF_PYTHON", self.python())
+            .env("KIOKU_MESH_NODE_MODULES", &self.node_modules);
     }
 }
 
@@ -38,8 +45,12 @@ pub fn ensure_all() -> Result<Tools> {
     let ws = workspace()?;
     let root = ws.target.join("test-tools");
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let python_venv = ensure_python_venv(&root.join("py"), &[REFERENCE])?;
-    Ok(Tools { python_venv })
+    let python_venv = ensure_python_venv(&root.join("py"), &[REFERENCE, PYTHON_MCP_SDK])?;
+    let node_modules = ensure_node_packages(&root.join("node"), &[TS_MCP_SDK])?;
+    Ok(Tools {
+        python_venv,
+        node_modules,
+    })
 }
 
 fn ensure_python_venv(venv: &Path, packages: &[&str]) -> Result<PathBuf> {
@@ -57,6 +68,23 @@ fn ensure_python_venv(venv: &Path, packages: &[&str]) -> Result<PathBuf> {
         .args(packages))?;
     std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(venv.to_path_buf())
+}
+
+fn ensure_node_packages(prefix: &Path, packages: &[&str]) -> Result<PathBuf> {
+    let modules = prefix.join("node_modules");
+    let stamp = prefix.join(".kioku-installed");
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && modules.exists() {
+        return Ok(modules);
+    }
+    std::fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
+    run(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(prefix)
+        .args(packages))
+    .context("installing the TypeScript MCP SDK (needs Node.js and npm)")?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(modules)
 }
 
 fn find_python() -> Result<String> {

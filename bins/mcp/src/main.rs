@@ -1,17 +1,99 @@
-//! `kioku-mesh-mcp`: the MCP server over stdio.
-//!
-//! The server has not landed yet. Until it does, this binary says so and
-//! exits non-zero, so an MCP client reports a clear failure instead of
-//! hanging on a silent process.
+//! `kioku-mesh-mcp`: the MCP server over stdio. MCP clients (Claude Code,
+//! Codex CLI, Gemini CLI, Claude Desktop) start it; standard output carries
+//! the protocol and nothing else, logs go to standard error.
 
+mod cap;
+mod instructions;
+mod params;
+mod server;
+mod tools;
+
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use mesh_core::Environment;
+use mesh_memory::MemoryStore;
+use rmcp::ServiceExt;
+
+const TTY_USAGE: &str = "\
+kioku-mesh-mcp is the stdio MCP server. MCP clients (Claude Code, Codex CLI, Gemini CLI,
+Claude Desktop) start it; it is not meant to be run by hand.
+
+To register it with a client, run one of:
+    kioku-mesh mcp install --client claude-code
+    kioku-mesh mcp install --client codex-cli
+    kioku-mesh mcp install --client gemini-cli
+    kioku-mesh mcp install --client claude-desktop
+
+To start it in a terminal anyway (debugging), give it another stdin:
+    kioku-mesh-mcp < /dev/null
+or set KIOKU_MESH_MCP_ALLOW_TTY=1.";
+
+/// How often the server looks whether the search index needs merging.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 
 fn main() -> ExitCode {
+    // Install our stderr subscriber before anything else can log to stdout.
     mesh_core::logging::init("warn");
-    eprintln!(
-        "kioku-mesh-mcp {}: the MCP server is not ready in this build. Use the `kioku-mesh` CLI \
-         (kioku-mesh save / search) until it lands.",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(2)
+    let env = Environment::from_process();
+    if std::io::stdin().is_terminal() && env.raw_var("KIOKU_MESH_MCP_ALLOW_TTY") != Some("1") {
+        eprintln!("{TTY_USAGE}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(env: Environment) -> anyhow::Result<()> {
+    let memory = Arc::new(mesh_memory::open(env).await.context("opening the memory")?);
+    let tools = Arc::new(tools::Tools::new(memory.clone()));
+    let maintenance = tokio::spawn(maintain(memory.clone()));
+    let running = server::KiokuServer::new(tools)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("starting the MCP session")?;
+    let reason = running.waiting().await;
+    tracing::debug!("MCP session ended: {reason:?}");
+    maintenance.abort();
+    memory.close().await;
+    Ok(())
+}
+
+/// Merge the full-text index in idle time: each save adds a segment, and a
+/// query reads every segment.
+async fn maintain(memory: Arc<mesh_memory::Memory<mesh_memory::AnyStore>>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let index = memory.store().index();
+        match index.fts_segments().await {
+            Ok(n) if n > 2 => {
+                if let Err(e) = index.optimize().await {
+                    tracing::warn!("merging the search index failed: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("cannot read the search index state: {e}"),
+        }
+    }
 }

@@ -36,6 +36,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activity;
 pub mod any_store;
 pub mod backfill;
 mod db;
@@ -46,6 +47,7 @@ pub mod lint;
 pub mod local;
 pub mod memory;
 pub mod metadata;
+pub mod project_alias;
 pub mod query;
 pub mod save;
 pub mod store;
@@ -57,7 +59,7 @@ pub use any_store::AnyStore;
 pub use error::{MemoryError, Result};
 pub use index::{Index, Inspected, ObservationState};
 pub use local::LocalStore;
-pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, StatusReport};
+pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, SessionReport, StatusReport};
 pub use query::{SearchMode, SearchQuery};
 pub use save::SaveRequest;
 pub use store::{MemoryStore, PutOutcome};

@@ -80,6 +80,25 @@ pub struct StatusReport {
     pub breakdown: Breakdown,
 }
 
+/// This session's activity, for `get_memory_status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionReport {
+    /// created_at of the newest visible observation, if any.
+    pub newest_save: Option<String>,
+    /// Visible observations saved by this session.
+    pub session_saves: u64,
+    /// Seconds since this session's last save.
+    pub last_save_age_secs: Option<i64>,
+    /// Seconds since this session started (from its id).
+    pub session_age_secs: Option<i64>,
+    /// A reminder to save, when the session looks like it skipped saves.
+    pub nudge: Option<String>,
+    /// Visible observations per agent family created in the last 7 days.
+    pub family_last_7d: Vec<(String, u64)>,
+    /// Observations claiming a creation time in the future (clock skew).
+    pub future_dated: u64,
+}
+
 /// Shared memory over a store: the library's main entry point.
 #[derive(Debug)]
 pub struct Memory<S> {
@@ -181,6 +200,27 @@ impl<S: MemoryStore> Memory<S> {
     /// Search the index.
     pub async fn search(&self, q: &SearchQuery) -> Result<Vec<Observation>> {
         self.store.index().search(q).await
+    }
+
+    /// Search; when an AND search of several terms finds nothing, search
+    /// again with OR. Returns the results and whether the fallback ran.
+    pub async fn search_or_fall_back(&self, q: &SearchQuery) -> Result<(Vec<Observation>, bool)> {
+        let results = self.store.index().search(q).await?;
+        if !results.is_empty() || q.mode != crate::query::SearchMode::And {
+            return Ok((results, false));
+        }
+        let or = SearchQuery {
+            mode: crate::query::SearchMode::Or,
+            ..q.clone()
+        };
+        let results = self.store.index().search(&or).await?;
+        let fell_back = !results.is_empty();
+        Ok((results, fell_back))
+    }
+
+    /// Every stored project name equivalent to `project` (aliases).
+    pub fn project_names(&self, project: &str) -> Vec<String> {
+        crate::project_alias::expand(project, &self.settings.project_aliases)
     }
 
     /// One observation by full id, in any state.
@@ -285,6 +325,32 @@ impl<S: MemoryStore> Memory<S> {
             backend: self.store.backend_status().await?,
             counts: self.store.index().counts().await?,
             breakdown: self.store.index().recent_breakdown(MAX_SEARCH).await?,
+        })
+    }
+
+    /// This session's saves and the recent activity per agent family.
+    pub async fn session_report(&self) -> Result<SessionReport> {
+        use crate::activity::{save_nudge, session_started_at};
+        let identity = self.identity()?;
+        let index = self.store.index();
+        let now = chrono::Utc::now();
+        let newest = index.search(&SearchQuery::browse().limit(1)).await?;
+        let (session_saves, last_save) = index.session_activity(&identity.session_id).await?;
+        let age = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| (now - t).num_seconds());
+        let last_save_age_secs = age(last_save.as_deref().and_then(timestamp::parse));
+        let session_age_secs = age(session_started_at(&identity.session_id));
+        let week_ago = timestamp::format(now - chrono::TimeDelta::days(7));
+        let (family_last_7d, future_dated) = index
+            .family_counts_between(&week_ago, &timestamp::format(now))
+            .await?;
+        Ok(SessionReport {
+            newest_save: newest.into_iter().next().map(|o| o.created_at),
+            session_saves,
+            last_save_age_secs,
+            session_age_secs,
+            nudge: save_nudge(session_saves, last_save_age_secs, session_age_secs),
+            family_last_7d,
+            future_dated,
         })
     }
 

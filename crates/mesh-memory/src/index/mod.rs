@@ -303,6 +303,80 @@ impl Index {
         Ok(breakdown)
     }
 
+    /// Visible observations of one session: how many, and the newest
+    /// created_at among them.
+    pub async fn session_activity(&self, session_id: &str) -> Result<(u64, Option<String>)> {
+        let now = mesh_core::timestamp::now();
+        let q = SearchQuery {
+            session_id: session_id.to_owned(),
+            limit: crate::query::MAX_SEARCH,
+            ..SearchQuery::default()
+        };
+        let base = plan::plan(&q, Pass::And, crate::query::MAX_SEARCH, &now, false);
+        let inner = base.sql.replacen(
+            &format!("SELECT {}", plan::PAYLOAD),
+            "SELECT o.created_at",
+            1,
+        );
+        let sql = format!("SELECT COUNT(*), MAX(created_at) FROM ({inner})");
+        let mut query = sqlx::query_as::<_, (i64, Option<String>)>(sqlx::AssertSqlSafe(sql));
+        for b in &base.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t.clone()),
+                Bind::Int(i) => query.bind(*i),
+            };
+        }
+        let (n, newest) = query
+            .fetch_one(&self.pool)
+            .await
+            .ctx("reading session activity")?;
+        Ok((u64::try_from(n).unwrap_or_default(), newest))
+    }
+
+    /// Visible observations per agent family created in `[since, now]`,
+    /// and how many claim a creation time after now (clock skew).
+    pub async fn family_counts_between(
+        &self,
+        since: &str,
+        now: &str,
+    ) -> Result<(Vec<(String, u64)>, u64)> {
+        let q = SearchQuery {
+            since: Some(since.to_owned()),
+            limit: crate::query::MAX_SEARCH,
+            ..SearchQuery::default()
+        };
+        let base = plan::plan(&q, Pass::And, i64::MAX as usize, now, false);
+        let inner = base.sql.replacen(
+            &format!("SELECT {}", plan::PAYLOAD),
+            "SELECT o.agent_family, o.created_at",
+            1,
+        );
+        let sql = format!(
+            "SELECT agent_family, SUM(created_at <= ?), SUM(created_at > ?) FROM ({inner}) GROUP BY agent_family ORDER BY agent_family"
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(now.to_owned())
+            .bind(now.to_owned());
+        for b in &base.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t.clone()),
+                Bind::Int(i) => query.bind(*i),
+            };
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .ctx("counting recent observations")?;
+        let count = |n: i64| u64::try_from(n).unwrap_or_default();
+        let future = rows.iter().map(|r| count(r.2)).sum();
+        let families = rows
+            .into_iter()
+            .filter(|r| r.1 > 0)
+            .map(|(family, n, _)| (family, count(n)))
+            .collect();
+        Ok((families, future))
+    }
+
     /// Tombstones older than `cutoff`, including ones whose observation this
     /// host never saw, optionally restricted to one project.
     pub async fn tombstoned_before(
