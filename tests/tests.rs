@@ -25,5 +25,8 @@ mod interop_local;
 /// The MCP server driven by the official Python and TypeScript SDKs.
 mod mcp;
 
+/// `kioku-mesh mcp install` for every client.
+mod mcp_install;
+
 /// Architecture rules checked over `cargo metadata` and the sources.
 mod tidy;

@@ -44,11 +44,47 @@ pub enum Command {
     Drain(DrainArgs),
     /// Write a starter configuration (local mode needs none).
     Init(InitArgs),
+    /// Register kioku-mesh-mcp with an MCP client.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the man page (roff) to standard output.
     #[command(hide = true)]
     Manpage,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Register kioku-mesh-mcp with a supported MCP client.
+    Install(McpInstallArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientArg {
+    ClaudeCode,
+    CodexCli,
+    GeminiCli,
+    ClaudeDesktop,
+}
+
+#[derive(Debug, Args)]
+pub struct McpInstallArgs {
+    /// The MCP client to register with.
+    #[arg(long, value_enum)]
+    pub client: ClientArg,
+    /// Name the client lists the server under.
+    #[arg(long, default_value = "kioku_mesh")]
+    pub name: String,
+    /// Extra environment variable for the server (repeatable); overrides the defaults.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Replace an existing registration of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the command or configuration instead of registering.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -291,15 +291,30 @@ pub fn write_backend(paths: &Paths, backend: BackendMode) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename, so a
-/// reader sees the old file or the new one, never a torn one.
+/// Write `bytes` to `path` through a synced temporary file and a rename, so
+/// a reader sees the old file or the new one, never a torn one. An existing
+/// file's permissions carry over.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|source| CoreError::Io {
-        action: "cannot write",
-        path: tmp.clone(),
-        source,
-    })?;
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| CoreError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    let mut file = fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
+    file.write_all(bytes).map_err(io("cannot write", &tmp))?;
+    file.sync_all().map_err(io("cannot write", &tmp))?;
+    drop(file);
+    if let Ok(meta) = fs::metadata(path) {
+        let _ = fs::set_permissions(&tmp, meta.permissions());
+    }
     fs::rename(&tmp, path).map_err(|source| {
         let _ = fs::remove_file(&tmp);
         CoreError::Io {

@@ -131,6 +131,53 @@ pub enum CoreError {
         value: String,
     },
 
+    /// An MCP client registration name that would not survive TOML or JSON keys.
+    #[error(
+        "registry name '{0}' must match [A-Za-z0-9_-]+ (no dots, spaces, or other characters that break TOML bare keys)."
+    )]
+    InvalidRegistryName(String),
+
+    /// A `KEY=VALUE` argument without its `=` or key.
+    #[error("--env value must be KEY=VALUE: '{0}'")]
+    InvalidEnvPair(String),
+
+    /// An MCP client's configuration file does not parse; it was not touched.
+    #[error(
+        "cannot parse {path} as {format}: {message}. The file was not changed; fix it or move it aside"
+    )]
+    MalformedClientConfig {
+        /// The file.
+        path: PathBuf,
+        /// TOML or JSON.
+        format: &'static str,
+        /// The parser's message.
+        message: String,
+    },
+
+    /// An MCP client's configuration has an unexpected shape; it was not touched.
+    #[error("{path}: {problem}. The file was not changed")]
+    ClientConfigShape {
+        /// The file.
+        path: PathBuf,
+        /// What is unexpected.
+        problem: String,
+    },
+
+    /// A program we need is not installed.
+    #[error("{0}")]
+    ProgramNotFound(String),
+
+    /// An external command failed.
+    #[error("{command} failed ({status}): {stderr}")]
+    CommandFailed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+
     /// A JSON document is not an observation or tombstone.
     #[error("malformed {what} JSON: {message}")]
     MalformedJson {
@@ -154,6 +201,9 @@ impl CoreError {
                 | Self::InvalidMemoryType(_)
                 | Self::InvalidExpiresAt(_)
                 | Self::InvalidTimestamp { .. }
+                | Self::InvalidRegistryName(_)
+                | Self::InvalidEnvPair(_)
+                | Self::ProgramNotFound(_)
         )
     }
 }

@@ -6,7 +6,8 @@
 //! - [`keyspace`]: key builders, read selectors and the strict key parser;
 //! - [`observation`] and [`tombstone`]: the wire models, tolerant on read;
 //! - [`timestamp`] and [`json_text`]: the reference's timestamp and JSON text forms.
-//! - [`logging`]: the stderr log subscriber the binaries install.
+//! - [`logging`]: the stderr log subscriber the binaries install;
+//! - [`mcp_clients`]: registering the MCP server with Claude Code, Codex, Gemini CLI, Claude Desktop.
 //!
 //! mesh-core knows the shape of an observation and of its key, not what
 //! observations mean or how they are stored or searched.
@@ -20,6 +21,7 @@ pub mod identity;
 pub mod json_text;
 pub mod keyspace;
 pub mod logging;
+pub mod mcp_clients;
 pub mod observation;
 pub mod paths;
 pub mod timestamp;

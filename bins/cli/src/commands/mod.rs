@@ -5,6 +5,7 @@ mod backfill;
 mod delete;
 mod gc;
 mod init;
+mod mcp_install;
 mod save;
 mod search;
 mod shell;
@@ -46,6 +47,9 @@ fn exit_status(e: &anyhow::Error) -> u8 {
 
 async fn dispatch(cli: Cli) -> Result<u8> {
     let env = Environment::from_process();
+    if let Command::Mcp(crate::args::McpCommand::Install(args)) = &cli.command {
+        return mcp_install::run(args, &env);
+    }
     let settings = Settings::load(&env)?;
     match &cli.command {
         Command::Init(args) => return init::run(args, &settings),
@@ -77,7 +81,7 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         Command::GcObservations(a) => gc::observations(a, memory).await,
         Command::BackfillMetadata(a) => backfill::run(a, memory).await,
         Command::Drain(a) => status::drain(a, memory).await,
-        Command::Init(_) | Command::Completions(_) | Command::Manpage => Ok(OK),
+        Command::Init(_) | Command::Completions(_) | Command::Manpage | Command::Mcp(_) => Ok(OK),
     }
 }
 

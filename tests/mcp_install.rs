@@ -1,0 +1,319 @@
+//! `kioku-mesh mcp install` for each client, against files in a temporary
+//! HOME (and a stand-in `claude` program for Claude Code).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::harness::{Sandbox, bin};
+
+fn server_path() -> String {
+    bin("kioku-mesh-mcp").display().to_string()
+}
+
+fn backups(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".bak-"))
+        .collect()
+}
+
+#[test]
+fn codex_config_is_edited_in_place() {
+    let s = Sandbox::new();
+    let dir = s.home().join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.toml");
+    let before = "# Codex settings, hand-written\nmodel = \"gpt-5\" # favourite\n\n[mcp_servers.other]\ncommand = \"/usr/bin/other\"\nargs = [\"--x\"]\n";
+    std::fs::write(&path, before).unwrap();
+
+    let dry = s.km(&["mcp", "install", "--client", "codex-cli", "--dry-run"]);
+    assert!(
+        dry.ok()
+            .starts_with(&format!("# would write to {}\n# Added by", path.display())),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout
+            .contains("\n[mcp_servers.kioku_mesh]\ncommand = "),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "--dry-run writes nothing"
+    );
+
+    let out = s.km(&["mcp", "install", "--client", "codex-cli"]);
+    assert!(
+        out.ok().starts_with(&format!(
+            "wrote mcp_servers.kioku_mesh to {}\nprevious file kept as ",
+            path.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        after.starts_with(before),
+        "the rest of the file is untouched:\n{after}"
+    );
+    assert!(
+        after.contains(&format!(
+            "[mcp_servers.kioku_mesh]\ncommand = \"{}\"",
+            server_path()
+        )),
+        "{after}"
+    );
+    assert!(after.contains("[mcp_servers.kioku_mesh.env]\nZENOH_CONNECT = \"tcp/127.0.0.1:7447\"\nKIOKU_MESH_AGENT_FAMILY = \"codex\"\nKIOKU_MESH_CLIENT_ID = \"codex-cli\""), "{after}");
+    let kept = backups(&dir);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), before);
+
+    let again = s.km(&["mcp", "install", "--client", "codex-cli"]);
+    assert!(
+        again
+            .fails_with(1)
+            .contains("error: mcp_servers.kioku_mesh already exists in"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+
+    s.km(&[
+        "mcp",
+        "install",
+        "--client",
+        "codex-cli",
+        "--force",
+        "-e",
+        "KIOKU_MESH_USER_ID=me",
+    ])
+    .ok();
+    let forced = std::fs::read_to_string(&path).unwrap();
+    assert!(forced.contains("KIOKU_MESH_USER_ID = \"me\""), "{forced}");
+    assert_eq!(
+        forced.matches("[mcp_servers.kioku_mesh]").count(),
+        1,
+        "{forced}"
+    );
+    assert!(forced.starts_with(before));
+}
+
+#[test]
+fn codex_home_moves_the_codex_config() {
+    let mut s = Sandbox::new();
+    let codex_home = s.dir.path().join("codex-home");
+    s.set("CODEX_HOME", codex_home.to_str().unwrap());
+    s.km(&["mcp", "install", "--client", "codex-cli", "--name", "km"])
+        .ok();
+    let text = std::fs::read_to_string(codex_home.join("config.toml")).unwrap();
+    assert!(text.contains("[mcp_servers.km]"), "{text}");
+}
+
+#[test]
+fn malformed_client_configs_are_refused_untouched() {
+    let s = Sandbox::new();
+    for (client, rel, garbage) in [
+        ("codex-cli", ".codex/config.toml", "[mcp_servers\nbroken = "),
+        (
+            "gemini-cli",
+            ".gemini/settings.json",
+            "{ \"mcpServers\": { \"a\": } }",
+        ),
+        (
+            "claude-desktop",
+            ".config/Claude/claude_desktop_config.json",
+            "{ \"mcpServers\": [] }",
+        ),
+    ] {
+        let path = s.home().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, garbage).unwrap();
+        let err = s
+            .km(&["mcp", "install", "--client", client, "--force"])
+            .fails_with(1)
+            .to_owned();
+        assert!(err.contains("The file was not changed"), "{client}: {err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), garbage, "{client}");
+        assert!(backups(path.parent().unwrap()).is_empty(), "{client}");
+    }
+}
+
+#[test]
+fn json_clients_keep_other_servers_keys_and_comments() {
+    let s = Sandbox::new();
+    for (client, rel, family) in [
+        ("gemini-cli", ".gemini/settings.json", "gemini"),
+        (
+            "claude-desktop",
+            ".config/Claude/claude_desktop_config.json",
+            "claude",
+        ),
+    ] {
+        let path = s.home().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let before = "{\n  // chosen after a long evening\n  \"theme\": \"Dracula\",\n  \"mcpServers\": {\n    \"github\": {\n      \"command\": \"gh-mcp\"\n    }\n  }\n}\n";
+        std::fs::write(&path, before).unwrap();
+        let dry = s.km(&["mcp", "install", "--client", client, "--dry-run"]);
+        assert!(dry.ok().contains("\"kioku_mesh\""), "{}", dry.stdout);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+
+        let out = s.km(&["mcp", "install", "--client", client]);
+        assert!(out.ok().starts_with(&format!(
+            "wrote mcpServers.kioku_mesh to {}",
+            path.display()
+        )));
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.contains("// chosen after a long evening"), "{after}");
+        assert!(after.contains("\"theme\": \"Dracula\""), "{after}");
+        assert!(
+            after.contains("\"github\": {\n      \"command\": \"gh-mcp\"\n    }"),
+            "{after}"
+        );
+        assert!(
+            after.contains(&format!("\"command\": \"{}\"", server_path())),
+            "{after}"
+        );
+        assert!(
+            after.contains(&format!("\"KIOKU_MESH_AGENT_FAMILY\": \"{family}\"")),
+            "{after}"
+        );
+        assert!(
+            after.contains(&format!("\"KIOKU_MESH_CLIENT_ID\": \"{client}\"")),
+            "{after}"
+        );
+
+        assert!(
+            s.km(&["mcp", "install", "--client", client])
+                .fails_with(1)
+                .contains("already exists")
+        );
+        s.km(&[
+            "mcp", "install", "--client", client, "--force", "-e", "EXTRA=1",
+        ])
+        .ok();
+        let forced = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(forced.matches("\"kioku_mesh\"").count(), 1, "{forced}");
+        assert!(forced.contains("\"EXTRA\": \"1\""), "{forced}");
+        assert_eq!(
+            backups(path.parent().unwrap()).len(),
+            2,
+            "one backup per write"
+        );
+    }
+}
+
+#[test]
+fn a_missing_json_config_is_created() {
+    let s = Sandbox::new();
+    s.km(&["mcp", "install", "--client", "claude-desktop"]).ok();
+    let path = s.home().join(".config/Claude/claude_desktop_config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        doc["mcpServers"]["kioku_mesh"]["command"],
+        server_path().as_str()
+    );
+    assert_eq!(
+        doc["mcpServers"]["kioku_mesh"]["args"],
+        serde_json::json!([])
+    );
+}
+
+/// A stand-in `claude` that logs its arguments and keeps a registry file.
+fn fake_claude(s: &Sandbox) -> (PathBuf, PathBuf) {
+    let dir = s.dir.path().join("fakebin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = s.dir.path().join("claude.log");
+    let registry = s.dir.path().join("claude.registry");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> '{log}'\ncase \"$1 $2\" in\n  'mcp list') cat '{reg}' 2>/dev/null ;;\n  'mcp add') echo \"$3: $(eval echo \\${{$#}})\" >> '{reg}' ;;\n  'mcp remove') grep -v \"^$3:\" '{reg}' > '{reg}.new'; mv '{reg}.new' '{reg}' ;;\nesac\n",
+        log = log.display(),
+        reg = registry.display()
+    );
+    let claude = dir.join("claude");
+    std::fs::write(&claude, script).unwrap();
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, log)
+}
+
+#[test]
+fn claude_code_registers_through_its_own_command() {
+    let mut s = Sandbox::new();
+    let no_claude = s.km(&["mcp", "install", "--client", "claude-code"]);
+    assert!(
+        no_claude
+            .fails_with(2)
+            .contains("claude binary not on PATH"),
+        "{}",
+        no_claude.stderr
+    );
+
+    let (dir, log) = fake_claude(&s);
+    s.set(
+        "PATH",
+        &format!("{}:{}", dir.display(), std::env::var("PATH").unwrap()),
+    );
+    let claude = dir.join("claude");
+    let expected_add = format!(
+        "mcp add kioku_mesh -s user -e ZENOH_CONNECT=tcp/127.0.0.1:7447 -e KIOKU_MESH_AGENT_FAMILY=claude -e KIOKU_MESH_CLIENT_ID=claude-code -- {}",
+        server_path()
+    );
+
+    let dry = s.km(&["mcp", "install", "--client", "claude-code", "--dry-run"]);
+    assert_eq!(
+        dry.ok().trim(),
+        format!("{} {expected_add}", claude.display())
+    );
+    assert!(!log.exists(), "--dry-run runs nothing");
+
+    let out = s.km(&["mcp", "install", "--client", "claude-code"]);
+    assert_eq!(
+        out.ok().trim(),
+        format!(
+            "registered kioku_mesh with Claude Code via {}",
+            claude.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("mcp list\n{expected_add}\n")
+    );
+
+    let again = s.km(&["mcp", "install", "--client", "claude-code"]);
+    assert!(again.fails_with(1).contains(
+        "error: 'kioku_mesh' is already registered with Claude Code. Use --force to overwrite."
+    ));
+
+    std::fs::remove_file(&log).unwrap();
+    s.km(&["mcp", "install", "--client", "claude-code", "--force"])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("mcp list\nmcp remove kioku_mesh -s user\n{expected_add}\n")
+    );
+}
+
+#[test]
+fn bad_names_and_env_pairs_are_usage_errors() {
+    let s = Sandbox::new();
+    assert!(
+        s.km(&["mcp", "install", "--client", "codex-cli", "--name", "a.b"])
+            .fails_with(2)
+            .contains("must match [A-Za-z0-9_-]+")
+    );
+    assert!(
+        s.km(&["mcp", "install", "--client", "codex-cli", "-e", "NOEQUALS"])
+            .fails_with(2)
+            .contains("--env value must be KEY=VALUE")
+    );
+    assert!(
+        s.km(&["mcp", "install", "--client", "vscode"])
+            .fails_with(2)
+            .contains("invalid value")
+    );
+    assert!(!s.home().join(".codex").exists());
+}
