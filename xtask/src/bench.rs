@@ -76,17 +76,105 @@ fn summary(samples: &[Duration]) -> (f64, f64, f64) {
     (mean, p(0.5), p(0.95))
 }
 
-fn seed(seeder: &Path, db: &Path, n: usize) -> Result<()> {
-    if db.exists() {
-        return Ok(());
+fn seed(seeder: &Path, db: &Path, n: usize) -> Result<PathBuf> {
+    let terms = db.with_extension("terms");
+    if db.exists() && terms.exists() {
+        return Ok(terms);
     }
     std::fs::create_dir_all(db.parent().context("db parent")?)?;
-    run(Command::new(seeder).arg(db).arg(n.to_string()))
+    run(Command::new(seeder).arg(db).arg(n.to_string()).arg(&terms))?;
+    Ok(terms)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// MCP servers through the Python SDK: spawn to initialize reply, and
+/// `search_memory` latency in one session, at 10,000 observations.
+fn mcp_bench(
+    ws: &crate::Workspace,
+    tools: &tools::Tools,
+    release: &Path,
+    seeder: &Path,
+    quick: bool,
+) -> Result<()> {
+    let n = 10_000;
+    let root = ws.target.join("bench-mcp");
+    let _ = std::fs::remove_dir_all(&root);
+    let ours_home = root.join("ours");
+    let ref_home = root.join("reference");
+    let db = ours_home.join("state/local/raw.db");
+    let terms = seed(seeder, &db, n)?;
+    let ref_db = ref_home.join("state/local/raw.db");
+    std::fs::create_dir_all(ref_db.parent().context("db parent")?)?;
+    std::fs::copy(&db, &ref_db)?;
+    let script = ws.root.join("xtask/scripts/mcp_bench.py");
+    let (inits, searches) = if quick { ("3", "100") } else { ("10", "500") };
+    println!(
+        "\n| MCP server, {n} obs | initialize p50 / max (ms) | search_memory, selective term p50 / p99 (ms) | search_memory, common-prefix term p50 / p99 (ms) | trivial call p50 (ms) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (name, server, home) in [
+        (
+            "kioku-mesh-mcp (Rust)",
+            release.join("kioku-mesh-mcp"),
+            &ours_home,
+        ),
+        (
+            "reference kioku-mesh-mcp",
+            tools.python_venv.join("bin/kioku-mesh-mcp"),
+            &ref_home,
+        ),
+    ] {
+        let out = Command::new(tools.python())
+            .arg(&script)
+            .arg(&server)
+            .args([inits, searches])
+            .arg(&terms)
+            .env("HOME", home)
+            .env("KIOKU_MESH_STATE_DIR", home.join("state"))
+            .env("KIOKU_MESH_BACKEND", "local")
+            .env("KIOKU_MESH_AGENT_FAMILY", "bench")
+            .env("FASTMCP_SHOW_CLI_BANNER", "false")
+            .stderr(Stdio::null())
+            .output()
+            .with_context(|| format!("running the MCP benchmark against {name}"))?;
+        if !out.status.success() {
+            bail!(
+                "MCP benchmark against {name} failed: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("reading the MCP benchmark result")?;
+        let list = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+                .unwrap_or_default()
+        };
+        let init = list(&v["initialize_ms"]);
+        let selective = list(&v["search_ms"]["selective"]);
+        let common = list(&v["search_ms"]["common_prefix"]);
+        let trivial = list(&v["trivial_call_ms"]);
+        println!(
+            "| {name} | {:.1} / {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} |",
+            percentile(&init, 0.5),
+            init.last().copied().unwrap_or_default(),
+            percentile(&selective, 0.5),
+            percentile(&selective, 0.99),
+            percentile(&common, 0.5),
+            percentile(&common, 0.99),
+            percentile(&trivial, 0.5)
+        );
+    }
+    Ok(())
 }
 
 pub fn run_bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let cli_only = args.iter().any(|a| a == "--cli-only");
+    let mcp_only = args.iter().any(|a| a == "--mcp-only");
     let ws = workspace()?;
     let tools = tools::ensure_all()?;
     run(cargo().current_dir(&ws.root).args([
@@ -102,6 +190,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     ]))?;
     let release = ws.target.join("release");
     let seeder = release.join("examples/seed_corpus");
+    if mcp_only {
+        run(cargo()
+            .current_dir(&ws.root)
+            .args(["build", "--release", "-p", "kioku-mesh-mcp"]))?;
+        return mcp_bench(&ws, &tools, &release, &seeder, quick);
+    }
     let sizes: &[usize] = if quick { &[1_000] } else { &[1_000, 10_000] };
 
     println!(
@@ -162,6 +256,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
                 b.0 / a.0
             );
         }
+    }
+    if !cli_only {
+        mcp_bench(&ws, &tools, &release, &seeder, quick)?;
     }
     if !cli_only {
         let mut cmd = cargo();

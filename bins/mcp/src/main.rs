@@ -68,7 +68,8 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
     let tools = Arc::new(tools::Tools::new(memory.clone()));
     let maintenance = tokio::spawn(maintain(memory.clone()));
     let running = server::KiokuServer::new(tools)
-        .serve(rmcp::transport::stdio())
+        // Non-blocking pipes: no thread hand-off per message.
+        .serve(rmcp::transport::stdio_pipes())
         .await
         .context("starting the MCP session")?;
     let reason = running.waiting().await;

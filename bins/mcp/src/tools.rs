@@ -239,7 +239,10 @@ impl Tools {
             include_superseded: p.include_superseded,
             ..SearchQuery::default()
         };
-        let (results, fell_back) = match self.memory.search_or_fall_back(&q).await {
+        let started = std::time::Instant::now();
+        let found = self.memory.search_or_fall_back(&q).await;
+        tracing::debug!("search_memory: store answered in {:?}", started.elapsed());
+        let (results, fell_back) = match found {
             Ok(r) => r,
             Err(e) => return Reply::Error(format!("search failed: {e}")),
         };

@@ -1,7 +1,10 @@
 //! Fill a local-mode database with the benchmark corpus.
 //!
-//! `cargo run --release -p mesh-memory --example seed_corpus -- <raw.db> <count>`
-//! (used by `cargo xtask bench` to give the CLI timings a realistic store).
+//! `cargo run --release -p mesh-memory --example seed_corpus -- <raw.db> <count> [<terms-file>]`
+//! (used by `cargo xtask bench` to give the CLI and MCP timings a realistic
+//! store). With a terms file, writes one line per marker kind, each a
+//! space-separated list of 1,000 terms that match ten observations each:
+//! identifier-like markers, then the common-prefix markers.
 
 #[path = "../benches/corpus.rs"]
 mod corpus;
@@ -23,6 +26,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     use mesh_memory::MemoryStore;
     store.close().await;
+    if let Some(terms) = args.next() {
+        let pick = |f: fn(usize, usize) -> String| -> String {
+            (0..1000)
+                .map(|k| f(k * 7919 % n, n))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        std::fs::write(
+            &terms,
+            format!(
+                "{}\n{}\n",
+                pick(corpus::marker),
+                pick(corpus::common_prefix_marker)
+            ),
+        )?;
+    }
     println!("seeded {n} observations into {path}");
     Ok(())
 }
