@@ -44,6 +44,20 @@ pub enum Command {
     Drain(DrainArgs),
     /// Write a starter configuration (local mode needs none).
     Init(InitArgs),
+    /// Run the mesh daemon: a Zenoh router with RocksDB storages and the index keeper.
+    Serve(ServeArgs),
+    /// Try-out mesh without configuration: `mesh start` on one host, `mesh join` on others.
+    #[command(subcommand)]
+    Mesh(MeshCommand),
+    /// Rebuild this host's read index from a full scan of the mesh storages.
+    #[command(name = "realign-index")]
+    RealignIndex,
+    /// Copy legacy `mem/obs/**` keys into a scoped tier and remove the originals.
+    #[command(name = "migrate-visibility")]
+    MigrateVisibility(MigrateVisibilityArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Register kioku-mesh-mcp with an MCP client.
     #[command(subcommand)]
     Mcp(McpCommand),
@@ -52,6 +66,13 @@ pub enum Command {
     /// Print the man page (roff) to standard output.
     #[command(hide = true)]
     Manpage,
+}
+
+impl Command {
+    /// True for the commands that run the mesh daemon.
+    pub fn runs_daemon(&self) -> bool {
+        matches!(self, Self::Serve(_) | Self::Mesh(_))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,4 +373,64 @@ pub struct InitArgs {
     /// Write to stdout instead of a file.
     #[arg(long = "print")]
     pub to_stdout: bool,
+    /// Also write a systemd user unit that runs `kioku-mesh serve`.
+    #[arg(long = "install-systemd")]
+    pub install_systemd: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen endpoint, replacing the configured ones (repeatable).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub listen: Vec<String>,
+    /// Connect endpoint, replacing the configured ones (repeatable).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub connect: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MeshCommand {
+    /// Start a try-out router with storage on this host (port 17447, all interfaces).
+    Start(MeshStartArgs),
+    /// Join a try-out router from this host, keeping a local copy.
+    Join(MeshJoinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MeshStartArgs {
+    /// Listen endpoint.
+    #[arg(long, default_value = "tcp/0.0.0.0:17447", value_name = "ENDPOINT")]
+    pub listen: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MeshJoinArgs {
+    /// The router to join, e.g. 192.168.1.10 or tcp/192.168.1.10:17447.
+    pub peer: String,
+    /// Local listen endpoint for this host's CLI and MCP server.
+    #[arg(long, default_value = "tcp/127.0.0.1:17448", value_name = "ENDPOINT")]
+    pub listen: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the storage_manager storages block for this host's declared scopes.
+    #[command(name = "render-storages")]
+    RenderStorages,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateVisibilityArgs {
+    /// Source layout (only `legacy`).
+    #[arg(long, value_parser = ["legacy"])]
+    pub from: String,
+    /// Target scope: mesh, user, team or team/<id>.
+    #[arg(long)]
+    pub to: String,
+    /// Show the plan without writing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Skip the confirmation prompt.
+    #[arg(long)]
+    pub yes: bool,
 }

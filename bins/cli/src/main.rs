@@ -13,7 +13,16 @@ use clap::Parser;
 fn main() -> ExitCode {
     mesh_core::logging::init("warn");
     let cli = args::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    if cli.command.runs_daemon() {
+        if let Err(e) = rocksdb_root_in_environment() {
+            output::note(format!("error: {e:#}"));
+            return ExitCode::from(1);
+        }
+    }
+    // Zenoh needs a multi-thread runtime; two workers match what a CLI
+    // command can use and cost nothing measurable to start.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -25,4 +34,27 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(commands::run(cli));
     ExitCode::from(code)
+}
+
+/// The RocksDB backend reads its data root from the environment when the
+/// daemon starts its storages. Changing our own environment is unsafe once
+/// threads exist, so when it is not already right the process re-executes
+/// itself with the variable set.
+fn rocksdb_root_in_environment() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+
+    let env = mesh_core::Environment::from_process();
+    let paths = mesh_core::Paths::resolve(&env)?;
+    let root = paths.rocksdb_root();
+    paths.ensure_state_dir()?;
+    let var = mesh_core::session::ROCKSDB_ROOT_ENV;
+    if std::env::var_os(var).is_some_and(|v| std::path::Path::new(&v) == root) {
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(var, &root)
+        .exec();
+    Err(anyhow::anyhow!("cannot restart with {var} set: {error}"))
 }

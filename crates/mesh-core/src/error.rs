@@ -178,6 +178,41 @@ pub enum CoreError {
         stderr: String,
     },
 
+    /// A mesh endpoint spec that Zenoh could not use.
+    #[error("invalid endpoint '{spec}': {reason}")]
+    InvalidEndpoint {
+        /// What the user gave.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A `storage_scopes` entry that names no scope.
+    #[error(
+        "storage scope '{0}' must be 'mesh', 'user/<id>' or 'team/<id>' with an id matching [A-Za-z0-9][A-Za-z0-9._-]*"
+    )]
+    InvalidStorageScope(String),
+
+    /// The daemon's Zenoh configuration cannot be used.
+    #[error(
+        "{path}: {message}; fix the file or rewrite it with `kioku-mesh init --mode hub|spoke --force`"
+    )]
+    DaemonConfig {
+        /// The configuration file, or "built-in configuration".
+        path: String,
+        /// Zenoh's description of the problem.
+        message: String,
+    },
+
+    /// Zenoh refused an operation.
+    #[error("{action}: {message}")]
+    Zenoh {
+        /// What was being done, phrased as a failure.
+        action: String,
+        /// Zenoh's message.
+        message: String,
+    },
+
     /// A JSON document is not an observation or tombstone.
     #[error("malformed {what} JSON: {message}")]
     MalformedJson {
@@ -203,6 +238,8 @@ impl CoreError {
                 | Self::InvalidTimestamp { .. }
                 | Self::InvalidRegistryName(_)
                 | Self::InvalidEnvPair(_)
+                | Self::InvalidEndpoint { .. }
+                | Self::InvalidStorageScope(_)
                 | Self::ProgramNotFound(_)
         )
     }

@@ -6,6 +6,7 @@
 //! - [`keyspace`]: key builders, read selectors and the strict key parser;
 //! - [`observation`] and [`tombstone`]: the wire models, tolerant on read;
 //! - [`timestamp`] and [`json_text`]: the reference's timestamp and JSON text forms.
+//! - [`daemon_config`] and [`session`]: the mesh daemon's Zenoh configuration and sessions;
 //! - [`logging`]: the stderr log subscriber the binaries install;
 //! - [`mcp_clients`]: registering the MCP server with Claude Code, Codex, Gemini CLI, Claude Desktop.
 //!
@@ -15,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod daemon_config;
 pub mod environment;
 pub mod error;
 pub mod identity;
@@ -24,6 +26,7 @@ pub mod logging;
 pub mod mcp_clients;
 pub mod observation;
 pub mod paths;
+pub mod session;
 pub mod timestamp;
 pub mod tombstone;
 

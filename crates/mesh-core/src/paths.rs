@@ -58,6 +58,29 @@ impl Paths {
         self.state_dir.join("local").join("raw.db")
     }
 
+    /// The mesh-mode read index: a mirror of what this host's daemon
+    /// stores, plus the search index over it. Disposable: it is rebuilt
+    /// from the mesh when missing.
+    pub fn mesh_index_db(&self) -> PathBuf {
+        self.state_dir.join("mesh").join("index.db")
+    }
+
+    /// The mesh-mode queue of writes the daemon has not confirmed yet. Not
+    /// disposable: it holds saves that exist nowhere else.
+    pub fn pending_db(&self) -> PathBuf {
+        self.state_dir.join("mesh").join("pending.db")
+    }
+
+    /// The RocksDB root the daemon's storages live under.
+    pub fn rocksdb_root(&self) -> PathBuf {
+        self.state_dir.clone()
+    }
+
+    /// The daemon's Zenoh configuration, in zenohd's JSON5 format.
+    pub fn daemon_config_file(&self) -> PathBuf {
+        self.config_dir.join("zenohd.json5")
+    }
+
     /// The persisted host id.
     pub fn pc_id_file(&self) -> PathBuf {
         self.state_dir.join("pc_id")

@@ -53,6 +53,25 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
     Ok(pool)
 }
 
+/// Open a private in-memory database (`KIOKU_MESH_INDEX_DB=:memory:` or
+/// `KIOKU_MESH_DISABLE_INDEX=1`). One connection that is never closed: each
+/// SQLite connection to `:memory:` would otherwise see its own database.
+pub async fn open_memory_pool() -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::new()
+        .in_memory(true)
+        .foreign_keys(false)
+        .pragma("temp_store", "memory");
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|e| classify(e, Path::new(":memory:"), "open"))
+}
+
 /// Map a driver error on `path` to a user-facing error.
 pub fn classify(error: sqlx::Error, path: &Path, action: &'static str) -> MemoryError {
     let path: PathBuf = path.to_path_buf();

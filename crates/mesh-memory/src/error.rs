@@ -108,6 +108,26 @@ pub enum MemoryError {
         source: sqlx::Error,
     },
 
+    /// The mesh daemon could not be reached for an operation that needs it.
+    #[error(
+        "cannot reach the kioku-mesh daemon ({detail}). Start it with `kioku-mesh serve` (or check \
+         ZENOH_CONNECT), then retry"
+    )]
+    MeshUnreachable {
+        /// What failed.
+        detail: String,
+    },
+
+    /// The pending queue is full; nothing more can be accepted offline.
+    #[error(
+        "{limit} writes are already waiting for the mesh daemon; nothing was saved. Start the daemon \
+         (`kioku-mesh serve`) and run `kioku-mesh drain --pending`"
+    )]
+    QueueFull {
+        /// The queue's capacity.
+        limit: u64,
+    },
+
     /// The configured backend is not available in this build.
     #[error("{0}")]
     Unavailable(String),

@@ -28,6 +28,8 @@
 //! - [`Memory`] runs every workflow (save, search, get, delete, status,
 //!   retention, repair) over any [`MemoryStore`].
 //! - [`LocalStore`] keeps raw rows and the [`Index`] in one SQLite file.
+//! - [`MeshStore`] writes to the Zenoh storages of hub/spoke mode and reads
+//!   a mirror of them; [`mesh::keeper`] keeps the mirror current in the daemon.
 //! - [`index`] is the SQLite search index (FTS5 trigram) every store reads.
 //! - [`save`], [`metadata`], [`lint`], [`supersede`], [`gc`], [`backfill`]
 //!   hold the rules, as pure functions where possible.
@@ -46,6 +48,7 @@ pub mod index;
 pub mod lint;
 pub mod local;
 pub mod memory;
+pub mod mesh;
 pub mod metadata;
 pub mod project_alias;
 pub mod query;
@@ -60,6 +63,7 @@ pub use error::{MemoryError, Result};
 pub use index::{Index, Inspected, ObservationState};
 pub use local::LocalStore;
 pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, SessionReport, StatusReport};
+pub use mesh::{MeshOptions, MeshStore};
 pub use query::{SearchMode, SearchQuery};
 pub use save::SaveRequest;
 pub use store::{MemoryStore, PutOutcome};
@@ -76,11 +80,7 @@ pub async fn open_with(env: Environment, settings: Settings) -> Result<Memory<An
     let store = match settings.backend {
         BackendMode::Local => AnyStore::Local(LocalStore::open(&settings.paths.local_db()).await?),
         BackendMode::Zenoh => {
-            return Err(MemoryError::Unavailable(format!(
-                "backend 'zenoh' (set by {}) is not available in this build; run `kioku-mesh init --mode local --force` \
-                 or set KIOKU_MESH_BACKEND=local",
-                settings.backend_origin
-            )));
+            AnyStore::Mesh(MeshStore::open(MeshOptions::from_settings(&settings, &env)?).await?)
         }
     };
     Ok(Memory::new(store, settings, env))

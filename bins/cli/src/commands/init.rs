@@ -46,3 +46,17 @@ fn local(a: &InitArgs, settings: &Settings) -> Result<u8> {
     );
     Ok(OK)
 }
+
+pub fn render_storages(settings: &Settings) -> Result<u8> {
+    let scopes = mesh_core::daemon_config::declared_scopes(settings)?;
+    output::line(format!(
+        "// storage_manager storages for {} (paste under plugins.storage_manager)\n      {}",
+        scopes
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join(", "),
+        mesh_core::daemon_config::render_storages(&scopes)
+    ));
+    Ok(OK)
+}

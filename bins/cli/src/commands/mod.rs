@@ -6,8 +6,10 @@ mod delete;
 mod gc;
 mod init;
 mod mcp_install;
+mod migrate;
 mod save;
 mod search;
+mod serve;
 mod shell;
 mod status;
 
@@ -53,6 +55,16 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     let settings = Settings::load(&env)?;
     match &cli.command {
         Command::Init(args) => return init::run(args, &settings),
+        Command::Serve(args) => return serve::serve(args, env, settings).await,
+        Command::Mesh(crate::args::MeshCommand::Start(args)) => {
+            return serve::mesh_start(args, env, settings).await;
+        }
+        Command::Mesh(crate::args::MeshCommand::Join(args)) => {
+            return serve::mesh_join(args, env, settings).await;
+        }
+        Command::Config(crate::args::ConfigCommand::RenderStorages) => {
+            return init::render_storages(&settings);
+        }
         Command::Completions(args) => return shell::completions(args),
         Command::Manpage => return shell::manpage(),
         _ => {}
@@ -81,7 +93,15 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         Command::GcObservations(a) => gc::observations(a, memory).await,
         Command::BackfillMetadata(a) => backfill::run(a, memory).await,
         Command::Drain(a) => status::drain(a, memory).await,
-        Command::Init(_) | Command::Completions(_) | Command::Manpage | Command::Mcp(_) => Ok(OK),
+        Command::RealignIndex => status::realign(memory).await,
+        Command::MigrateVisibility(a) => migrate::run(a, memory).await,
+        Command::Init(_)
+        | Command::Completions(_)
+        | Command::Manpage
+        | Command::Mcp(_)
+        | Command::Serve(_)
+        | Command::Mesh(_)
+        | Command::Config(_) => Ok(OK),
     }
 }
 

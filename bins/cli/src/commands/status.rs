@@ -108,3 +108,28 @@ pub async fn drain(a: &DrainArgs, memory: &Memory<AnyStore>) -> Result<u8> {
     ));
     Ok(OK)
 }
+
+pub async fn realign(memory: &Memory<AnyStore>) -> Result<u8> {
+    match memory.store() {
+        AnyStore::Mesh(store) => {
+            let r = store.realign(false).await?;
+            output::line(format!(
+                "realigned the index: seen={}, added={}, tombstones={}, shadowed={}, revived={}, rejected={}",
+                r.seen,
+                r.applied.observations,
+                r.applied.tombstones,
+                r.shadowed,
+                r.revived,
+                r.applied.rejected
+            ));
+        }
+        AnyStore::Local(_) => {
+            let stats = memory.rebuild_index().await?;
+            output::line(format!(
+                "rebuilt the index: {} observations, {} tombstones ({} malformed rows skipped)",
+                stats.observations, stats.tombstones, stats.malformed
+            ));
+        }
+    }
+    Ok(OK)
+}

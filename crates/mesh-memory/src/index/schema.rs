@@ -48,6 +48,17 @@ CREATE TRIGGER IF NOT EXISTS local_tomb_ad AFTER DELETE ON local_tomb
     BEGIN INSERT OR IGNORE INTO raw_pending VALUES (OLD.observation_id); END;
 ";
 
+/// Mesh mode only: every key the mirror's rows were seen at, so that a
+/// physical delete can name exact keys and a delete sample can find its row.
+const MESH_KEYS: &str = r"
+CREATE TABLE IF NOT EXISTS mesh_key (
+    key            TEXT PRIMARY KEY,
+    observation_id TEXT NOT NULL,
+    marker         TEXT NOT NULL  -- 'obs' or 'tomb'
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mesh_key_id ON mesh_key(observation_id);
+";
+
 const INDEX: &str = r"
 CREATE TABLE IF NOT EXISTS ix_meta (
     key   TEXT PRIMARY KEY,
@@ -172,6 +183,15 @@ pub async fn is_current(conn: &mut SqliteConnection) -> bool {
     .ok()
     .flatten()
     .is_some_and(|v| v == INDEX_SCHEMA_VERSION.to_string())
+}
+
+/// Create the mesh mirror's key table (idempotent).
+pub async fn ensure_mesh_keys(conn: &mut SqliteConnection) -> Result<()> {
+    sqlx::raw_sql(MESH_KEYS)
+        .execute(&mut *conn)
+        .await
+        .ctx("creating the mesh key table")?;
+    Ok(())
 }
 
 /// Create the row store, the change queue and the index, resetting the

@@ -1,0 +1,395 @@
+//! The daemon's Zenoh configuration: endpoints, one storage per declared
+//! scope, and the JSON5 document `init --mode hub|spoke` writes.
+//!
+//! The document uses zenohd's own keys, so a stock zenohd given the same
+//! file (and the RocksDB backend) is a valid peer of `kioku-mesh serve`.
+//! Storage alignment only pairs storages whose key expression and
+//! replication block are identical, so both are fixed here, in one place.
+
+use std::fmt::Write as _;
+
+use crate::config::Settings;
+use crate::error::{CoreError, Result};
+use crate::keyspace::{Visibility, is_scope_slug};
+
+/// The port routers listen on.
+pub const ROUTER_PORT: u16 = 7447;
+/// The port of the try-out router started by `mesh start`.
+pub const TRYOUT_PORT: u16 = 17447;
+/// Where clients (CLI, MCP server) connect when `ZENOH_CONNECT` is unset.
+pub const DEFAULT_CONNECT: &str = "tcp/127.0.0.1:7447";
+/// The daemon's listen endpoint when no configuration file exists.
+pub const DEFAULT_LISTEN: &str = "tcp/127.0.0.1:7447";
+/// The volume id of the RocksDB backend in the storage manager.
+pub const ROCKSDB_VOLUME: &str = "rocksdb";
+
+/// Storage alignment parameters, identical on every peer (the reference's).
+const REPLICATION: &str = "interval: 10.0,
+            sub_intervals: 5,
+            hot: 6,
+            warm: 30,
+            propagation_delay: 250,";
+
+/// The protocols Zenoh endpoints may name.
+const PROTOCOLS: &[&str] = &[
+    "tcp",
+    "tls",
+    "udp",
+    "quic",
+    "ws",
+    "unixsock-stream",
+    "unixpipe",
+];
+
+/// What a host is in the mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeshRole {
+    /// Listens; spokes dial in.
+    Hub,
+    /// Dials one or more hubs.
+    Spoke,
+}
+
+impl MeshRole {
+    /// `hub` or `spoke`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hub => "hub",
+            Self::Spoke => "spoke",
+        }
+    }
+}
+
+/// Turn a user's endpoint spec into a Zenoh endpoint: a bare host becomes
+/// `tcp/<host>:7447`, `host:port` becomes `tcp/host:port`, and an endpoint
+/// that already names its protocol is kept.
+pub fn normalize_endpoint(spec: &str) -> Result<String> {
+    let spec = spec.trim();
+    let bad = |reason: &str| CoreError::InvalidEndpoint {
+        spec: spec.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if spec.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if spec.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains whitespace"));
+    }
+    if let Some((proto, rest)) = spec.split_once('/') {
+        if PROTOCOLS.contains(&proto) {
+            if rest.is_empty() {
+                return Err(bad("the address after the protocol is missing"));
+            }
+            return Ok(spec.to_owned());
+        }
+        return Err(bad(&format!(
+            "'{proto}' is not a Zenoh protocol (use tcp/, tls/, udp/, quic/ or a bare host)"
+        )));
+    }
+    // A bare IPv6 address has several colons and no brackets.
+    if spec.matches(':').count() > 1 && !spec.starts_with('[') {
+        return Ok(format!("tcp/[{spec}]:{ROUTER_PORT}"));
+    }
+    match spec.rsplit_once(':') {
+        Some((host, port)) => {
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
+            if host.is_empty() {
+                return Err(bad("the host is missing"));
+            }
+            Ok(format!("tcp/{host}:{port}"))
+        }
+        None => Ok(format!("tcp/{spec}:{ROUTER_PORT}")),
+    }
+}
+
+/// Normalize every spec and drop repeats, keeping the first occurrence.
+pub fn normalize_endpoints<S: AsRef<str>>(specs: &[S]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let endpoint = normalize_endpoint(spec.as_ref())?;
+        if !out.contains(&endpoint) {
+            out.push(endpoint);
+        }
+    }
+    Ok(out)
+}
+
+/// True when the endpoint's host is a loopback address or `localhost`.
+pub fn is_loopback_endpoint(endpoint: &str) -> bool {
+    let address = endpoint.split_once('/').map_or(endpoint, |(_, a)| a);
+    address.starts_with("127.") || address.starts_with("localhost") || address.starts_with("[::1]")
+}
+
+/// One scope this host stores: `mesh`, `user/<id>` or `team/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageScope {
+    visibility: Visibility,
+    scope_id: String,
+}
+
+impl StorageScope {
+    /// The mesh-wide scope.
+    pub fn mesh() -> Self {
+        Self {
+            visibility: Visibility::Mesh,
+            scope_id: String::new(),
+        }
+    }
+
+    /// Parse `mesh`, `user/<id>` or `team/<id>`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let bad = || CoreError::InvalidStorageScope(text.to_owned());
+        if text == "mesh" {
+            return Ok(Self::mesh());
+        }
+        let (kind, id) = text.split_once('/').ok_or_else(bad)?;
+        let visibility = match kind {
+            "user" => Visibility::User,
+            "team" => Visibility::Team,
+            _ => return Err(bad()),
+        };
+        if !is_scope_slug(id) {
+            return Err(bad());
+        }
+        Ok(Self {
+            visibility,
+            scope_id: id.to_owned(),
+        })
+    }
+
+    /// The scope's visibility.
+    pub fn visibility(&self) -> Visibility {
+        self.visibility
+    }
+
+    /// The user or team id; empty for the mesh scope.
+    pub fn scope_id(&self) -> &str {
+        &self.scope_id
+    }
+
+    /// `mesh`, `user/<id>` or `team/<id>`, as written in `storage_scopes`.
+    pub fn label(&self) -> String {
+        match self.visibility {
+            Visibility::User | Visibility::Team => {
+                format!("{}/{}", self.visibility.as_str(), self.scope_id)
+            }
+            _ => "mesh".to_owned(),
+        }
+    }
+
+    /// The key expression the storage (and the index subscriber) covers.
+    pub fn key_expr(&self) -> String {
+        format!("{}/**", self.prefix())
+    }
+
+    /// The prefix the storage strips before writing to RocksDB. The mesh
+    /// scope strips only `mem`, so its RocksDB keys are the reference's.
+    pub fn strip_prefix(&self) -> String {
+        match self.visibility {
+            Visibility::User | Visibility::Team => self.prefix(),
+            _ => "mem".to_owned(),
+        }
+    }
+
+    /// The storage's name, also its directory under the RocksDB root.
+    pub fn storage_name(&self) -> String {
+        match self.visibility {
+            Visibility::User | Visibility::Team => {
+                format!("agent_mem_{}_{}", self.visibility.as_str(), self.scope_id)
+            }
+            _ => "agent_mem".to_owned(),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        match self.visibility {
+            Visibility::User | Visibility::Team => {
+                format!("mem/{}/{}", self.visibility.as_str(), self.scope_id)
+            }
+            _ => "mem/mesh".to_owned(),
+        }
+    }
+}
+
+/// The scopes this host stores. `storage_scopes` in config.yaml wins when
+/// set; otherwise the mesh scope plus the configured user and team scopes,
+/// so that a host always keeps what its own agents write.
+pub fn declared_scopes(settings: &Settings) -> Result<Vec<StorageScope>> {
+    let mut scopes = Vec::new();
+    let mut push = |scope: StorageScope| {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    };
+    if settings.storage_scopes.is_empty() {
+        push(StorageScope::mesh());
+        if !settings.user_id.is_empty() {
+            push(StorageScope::parse(&format!("user/{}", settings.user_id))?);
+        }
+        if !settings.team_id.is_empty() {
+            push(StorageScope::parse(&format!("team/{}", settings.team_id))?);
+        }
+    } else {
+        for text in &settings.storage_scopes {
+            push(StorageScope::parse(text)?);
+        }
+    }
+    Ok(scopes)
+}
+
+/// The `storages` block of the storage manager for `scopes`, indented to sit
+/// inside `plugins.storage_manager`.
+pub fn render_storages(scopes: &[StorageScope]) -> String {
+    let mut out = String::from("storages: {\n");
+    for scope in scopes {
+        let name = scope.storage_name();
+        let _ = write!(
+            out,
+            "        {name}: {{
+          key_expr: {key_expr},
+          strip_prefix: {strip},
+          replication: {{
+            {REPLICATION}
+          }},
+          volume: {{
+            id: \"{ROCKSDB_VOLUME}\",
+            dir: {dir},
+            create_db: true,
+          }},
+        }},
+",
+            key_expr = quote(&scope.key_expr()),
+            strip = quote(&scope.strip_prefix()),
+            dir = quote(&name),
+        );
+    }
+    out.push_str("      },");
+    out
+}
+
+/// The daemon configuration `init` writes, in zenohd's JSON5 format.
+pub fn render_daemon_config(
+    role: MeshRole,
+    listen: &[String],
+    connect: &[String],
+    scopes: &[StorageScope],
+) -> String {
+    let list = |endpoints: &[String]| -> String {
+        if endpoints.is_empty() {
+            return "[]".to_owned();
+        }
+        let items: Vec<String> = endpoints
+            .iter()
+            .map(|e| format!("      {},\n", quote(e)))
+            .collect();
+        format!("[\n{}    ]", items.concat())
+    };
+    let note = match role {
+        MeshRole::Hub => "hub: spokes dial in",
+        MeshRole::Spoke => "spoke: dials the hub",
+    };
+    format!(
+        "// Written by `kioku-mesh init --mode {role}` ({note}).
+// `kioku-mesh serve` runs it; a stock zenohd with the RocksDB backend and
+// ZENOH_BACKEND_ROCKSDB_ROOT set may run it too. Keep the storages and their
+// replication blocks identical on every host: alignment pairs only equal ones.
+{{
+  mode: \"router\",
+
+  listen: {{
+    endpoints: {listen},
+  }},
+
+  connect: {{
+    endpoints: {connect},
+  }},
+
+  scouting: {{
+    multicast: {{ enabled: false }},
+  }},
+
+  // Lets `kioku-mesh status` and `doctor` see which storages each host runs.
+  adminspace: {{
+    enabled: true,
+    permissions: {{ read: true, write: false }},
+  }},
+
+  timestamping: {{
+    enabled: {{ router: true, peer: true, client: true }},
+  }},
+
+  plugins: {{
+    storage_manager: {{
+      volumes: {{
+        {ROCKSDB_VOLUME}: {{}},
+      }},
+      {storages}
+    }},
+  }},
+}}
+",
+        role = role.as_str(),
+        listen = list(listen),
+        connect = list(connect),
+        storages = render_storages(scopes),
+    )
+}
+
+fn quote(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_normalized() {
+        assert_eq!(normalize_endpoint("10.0.0.5").unwrap(), "tcp/10.0.0.5:7447");
+        assert_eq!(
+            normalize_endpoint(" hub.lan:9000 ").unwrap(),
+            "tcp/hub.lan:9000"
+        );
+        assert_eq!(
+            normalize_endpoint("tls/hub.lan:7447").unwrap(),
+            "tls/hub.lan:7447"
+        );
+        assert_eq!(normalize_endpoint("::1").unwrap(), "tcp/[::1]:7447");
+        for bad in ["", "a b", "http/x", "host:0", "host:99999", ":7447", "tcp/"] {
+            assert!(normalize_endpoint(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(
+            normalize_endpoints(&["a", "tcp/a:7447", "b"]).unwrap(),
+            vec!["tcp/a:7447", "tcp/b:7447"]
+        );
+    }
+
+    #[test]
+    fn scopes_parse_and_map_to_storages() {
+        let user = StorageScope::parse("user/alice").unwrap();
+        assert_eq!(user.key_expr(), "mem/user/alice/**");
+        assert_eq!(user.strip_prefix(), "mem/user/alice");
+        assert_eq!(user.storage_name(), "agent_mem_user_alice");
+        assert_eq!(user.label(), "user/alice");
+        let mesh = StorageScope::parse("mesh").unwrap();
+        assert_eq!(mesh.key_expr(), "mem/mesh/**");
+        assert_eq!(mesh.strip_prefix(), "mem");
+        for bad in [
+            "", "user", "user/", "user/a/b", "user/*", "org/x", "team/$x",
+        ] {
+            assert!(StorageScope::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn loopback_endpoints_are_recognized() {
+        assert!(is_loopback_endpoint("tcp/127.0.0.1:7447"));
+        assert!(is_loopback_endpoint("tcp/localhost:7447"));
+        assert!(!is_loopback_endpoint("tcp/10.0.0.1:7447"));
+    }
+}
