@@ -143,6 +143,23 @@ impl Sandbox {
         self
     }
 
+    /// The value of a sandbox variable.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The sandbox's variables as a library [`mesh_core::Environment`].
+    pub fn environment(&self) -> mesh_core::Environment {
+        let mut env = mesh_core::Environment::empty(self.dir.path(), Some(self.home()));
+        for (k, v) in &self.vars {
+            env = env.with_var(k, v);
+        }
+        env
+    }
+
     /// A command with a clean environment: PATH plus the sandbox's variables.
     pub fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
@@ -239,25 +256,48 @@ pub fn run_bounded(cmd: &mut Command, input: Option<&str>) -> Run {
     wait_bounded(child, COMMAND_TIMEOUT)
 }
 
-/// Wait for `child`, killing it and failing the test after `timeout`.
+/// Wait for `child`, killing it and failing the test after `timeout`. Its
+/// pipes are drained meanwhile, so a large output cannot stall it.
 pub fn wait_bounded(mut child: Child, timeout: Duration) -> Run {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
                 let _ = child.kill();
-                let out = child.wait_with_output().expect("output of a killed child");
-                panic!(
-                    "command timed out after {timeout:?}: {}",
-                    Run::from_output(out).stderr
-                );
+                let _ = child.wait();
+                break None;
             }
             Err(e) => panic!("waiting for a child: {e}"),
         }
-    }
-    Run::from_output(child.wait_with_output().expect("child output"))
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!(
+            "command timed out after {timeout:?}: {}",
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Run::from_output(Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Poll `check` until it returns true or `timeout` passes.
@@ -282,4 +322,113 @@ pub fn is_root() -> bool {
                 .map(|u| u.split_whitespace().next() == Some("0"))
         })
         .unwrap_or(false)
+}
+
+/// A loopback port nobody listens on right now (asked from the OS).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0");
+    listener.local_addr().expect("local address").port()
+}
+
+/// True once something accepts TCP connections on `port`.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// A running `kioku-mesh serve`, killed when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Start `kioku-mesh serve` for `sandbox` on `port`, dialing `connect`,
+    /// and wait until it listens.
+    #[track_caller]
+    pub fn start(sandbox: &Sandbox, port: u16, connect: &[u16]) -> Self {
+        let log = sandbox
+            .dir
+            .path()
+            .join(format!("serve-{port}-{}.log", std::process::id()));
+        let listen = format!("tcp/127.0.0.1:{port}");
+        let mut cmd = sandbox.command(&bin("kioku-mesh"));
+        cmd.args(["serve", "--listen", &listen]);
+        for c in connect {
+            cmd.args(["--connect", &format!("tcp/127.0.0.1:{c}")]);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("daemon log");
+        cmd.stdout(file.try_clone().expect("log handle"))
+            .stderr(file);
+        let child = cmd.spawn().expect("spawning kioku-mesh serve");
+        let mut daemon = Self {
+            child: Some(child),
+            port,
+            log,
+        };
+        let up = eventually(Duration::from_secs(30), || {
+            daemon.exited().is_none() && listening(port)
+        });
+        assert!(up, "serve did not listen on {port}:\n{}", daemon.log_text());
+        daemon
+    }
+
+    /// The exit status, if the daemon has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Everything the daemon printed.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> String {
+        self.child
+            .as_ref()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Stop with SIGTERM and wait (bounded) for a clean exit.
+    #[track_caller]
+    pub fn stop(mut self) -> i32 {
+        let pid = self.pid();
+        let _ = Command::new("kill").args(["-s", "TERM", &pid]).status();
+        let child = self.child.take().expect("a running daemon");
+        let run = wait_bounded(child, Duration::from_secs(20));
+        assert!(
+            !listening(self.port),
+            "port {} still open after SIGTERM",
+            self.port
+        );
+        run.code
+    }
+
+    /// Kill with SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

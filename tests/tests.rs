@@ -30,3 +30,9 @@ mod mcp_install;
 
 /// Architecture rules checked over `cargo metadata` and the sources.
 mod tidy;
+
+/// Hub and spoke mode with real daemons on loopback.
+mod mesh;
+
+/// Seeding and wire-level garbage for the mesh tests, through the library.
+mod mesh_seed;

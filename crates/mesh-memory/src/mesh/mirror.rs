@@ -16,6 +16,7 @@ use sqlx::SqliteConnection;
 use crate::db;
 use crate::error::{DbContext, Result};
 use crate::index::{Index, maintain};
+use crate::save::MAX_OBSERVATION_BYTES;
 
 /// One change seen on the mesh.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +91,10 @@ fn canonical(key: &str) -> Option<ParsedKey> {
 fn accept(change: &Change) -> Option<Accepted> {
     match change {
         Change::Put { key, payload } => {
+            // Nothing this large can have been saved by a well-behaved writer.
+            if payload.len() > MAX_OBSERVATION_BYTES {
+                return None;
+            }
             let parsed = canonical(key)?;
             match parsed.marker {
                 Marker::Obs => {

@@ -1,0 +1,505 @@
+//! Mesh mode with real daemons: each node is its own `kioku-mesh serve`
+//! process with its own state directory and a loopback port asked from the
+//! OS. Every wait is bounded.
+
+use std::time::Duration;
+
+use crate::harness::{Daemon, Sandbox, eventually, free_port, saved_id};
+
+/// Long enough for storage alignment (10 s interval) plus repairs.
+const CONVERGE: Duration = Duration::from_secs(60);
+/// Live replication should be near-instant; allow for a loaded machine.
+const REPLICATE: Duration = Duration::from_secs(15);
+
+/// One host: a sandbox whose CLI talks to its own daemon.
+pub struct Node {
+    pub sb: Sandbox,
+    pub port: u16,
+}
+
+impl Node {
+    pub fn new() -> Self {
+        let mut sb = Sandbox::new();
+        let port = free_port();
+        sb.set("KIOKU_MESH_BACKEND", "zenoh");
+        sb.set("ZENOH_CONNECT", &format!("tcp/127.0.0.1:{port}"));
+        sb.set("KIOKU_MESH_REPAIR_INTERVAL_SECS", "3");
+        sb.set("RUST_LOG", "info,zenoh=warn,zenoh_link_tcp=error");
+        Self { sb, port }
+    }
+
+    /// Start this node's daemon, dialing the given nodes.
+    #[track_caller]
+    pub fn serve(&self, connect: &[&Node]) -> Daemon {
+        let ports: Vec<u16> = connect.iter().map(|n| n.port).collect();
+        Daemon::start(&self.sb, self.port, &ports)
+    }
+
+    /// Ids found by a search for `term` on this node.
+    pub fn found(&self, term: &str) -> Vec<String> {
+        let run = self
+            .sb
+            .km(&["search", term, "--limit", "2000", "--format", "json"]);
+        if run.code != 0 {
+            return Vec::new();
+        }
+        serde_json::from_str::<Vec<serde_json::Value>>(run.stdout.trim())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| o["observation_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The state `get-memory` reports for `id`, or `None` when unknown.
+    pub fn state_of(&self, id: &str) -> Option<String> {
+        let run = self.sb.km(&["get-memory", id]);
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("state: "))
+            .map(str::to_owned)
+    }
+
+    /// A `status` field as a number.
+    pub fn status_count(&self, field: &str) -> u64 {
+        let run = self.sb.km(&["status"]);
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+#[test]
+fn a_save_on_one_spoke_is_found_on_another_through_the_hub() {
+    let hub = Node::new();
+    let a = Node::new();
+    let b = Node::new();
+    let _hub_d = hub.serve(&[]);
+    let _a_d = a.serve(&[&hub]);
+    let _b_d = b.serve(&[&hub]);
+
+    let out = a.sb.km(&[
+        "save",
+        "spoke A decided on zstd level 3 for the archive",
+        "--subject",
+        "compression",
+        "--summary",
+        "zstdlevelthree",
+    ]);
+    let id = saved_id(out.ok());
+    assert!(out.stdout.contains("visibility=mesh"), "{}", out.stdout);
+    assert!(
+        eventually(REPLICATE, || b.found("zstdlevelthree") == vec![id.clone()]),
+        "spoke B never found the save"
+    );
+    assert!(eventually(REPLICATE, || hub.found("zstdlevelthree")
+        == vec![id.clone()]));
+
+    // A delete on B hides it on A.
+    b.sb.km(&["delete", &id, "--reason", "superseded"]).ok();
+    assert!(
+        eventually(REPLICATE, || a.found("zstdlevelthree").is_empty()),
+        "the tombstone did not reach spoke A"
+    );
+    assert_eq!(a.state_of(&id).as_deref(), Some("tombstoned"));
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm_and_keeps_its_data() {
+    let node = Node::new();
+    let daemon = node.serve(&[]);
+    let id = node.sb.save("kept across restarts keepacross", &[]);
+    assert_eq!(daemon.stop(), 0, "serve exits 0 on SIGTERM");
+
+    // With the daemon down reads still work from the index.
+    assert_eq!(node.found("keepacross"), vec![id.clone()]);
+
+    // The storage survives: a fresh index is refilled from it.
+    std::fs::remove_file(node.sb.state_dir().join("mesh/index.db")).unwrap();
+    let _daemon = node.serve(&[]);
+    assert!(eventually(REPLICATE, || node.found("keepacross") == vec![id.clone()]));
+}
+
+#[test]
+fn a_save_with_the_daemon_down_is_queued_and_drained_in_order() {
+    let node = Node::new();
+    let first = node.sb.km(&[
+        "save",
+        "queued first queuedorder",
+        "--subject",
+        "s",
+        "--summary",
+        "m",
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.starts_with("queued: "), "{}", first.stdout);
+    assert!(first.stderr.contains("pending queue"), "{}", first.stderr);
+    let second = node.sb.km(&[
+        "save",
+        "queued second queuedorder",
+        "--subject",
+        "s",
+        "--summary",
+        "m",
+    ]);
+    assert!(second.stdout.starts_with("queued: "));
+    assert_eq!(node.status_count("pending_puts"), 2);
+    // Read-your-writes: queued saves are searchable here at once.
+    assert_eq!(node.found("queuedorder").len(), 2);
+
+    let drain = node.sb.km(&["drain", "--pending"]);
+    assert_eq!(
+        drain.code, 1,
+        "drain without a daemon fails: {}",
+        drain.stdout
+    );
+    assert!(
+        drain.stderr.contains("kioku-mesh serve"),
+        "{}",
+        drain.stderr
+    );
+
+    let _daemon = node.serve(&[]);
+    let drain = node.sb.km(&["drain", "--pending"]);
+    assert_eq!(
+        drain.ok().trim(),
+        "pending_puts drain complete: drained=2, remaining=0"
+    );
+    assert_eq!(node.status_count("pending_puts"), 0);
+
+    // The next save also delivers what is queued: queue one, then save.
+    let other = Node::new();
+    let queued = saved_id(
+        &other
+            .sb
+            .km(&[
+                "save",
+                "before the daemon nextsave",
+                "--subject",
+                "s",
+                "--summary",
+                "m",
+            ])
+            .stdout
+            .replace("queued: ", "saved: "),
+    );
+    let _other_d = other.serve(&[]);
+    let stored = other.sb.save("after the daemon nextsave", &[]);
+    assert_eq!(other.status_count("pending_puts"), 0);
+    let mut both = other.found("nextsave");
+    both.sort();
+    let mut want = vec![queued, stored];
+    want.sort();
+    assert_eq!(both, want);
+}
+
+#[test]
+fn a_late_spoke_catches_up_with_a_thousand_saves() {
+    let hub = Node::new();
+    let a = Node::new();
+    let _hub_d = hub.serve(&[]);
+    let _a_d = a.serve(&[&hub]);
+    let ids = crate::mesh_seed::seed(&a.sb, 1000, "catchup");
+    assert_eq!(ids.len(), 1000);
+
+    let late = Node::new();
+    let _late_d = late.serve(&[&hub]);
+    assert!(
+        eventually(CONVERGE, || late.status_count("observations_live") == 1000),
+        "the late spoke has {} of 1000",
+        late.status_count("observations_live")
+    );
+    let found = late.found("catchup");
+    assert_eq!(found.len(), 1000);
+}
+
+#[test]
+fn saves_during_a_hub_outage_reach_the_other_spoke_after_it_returns() {
+    let hub = Node::new();
+    let a = Node::new();
+    let b = Node::new();
+    let hub_d = hub.serve(&[]);
+    let _a_d = a.serve(&[&hub]);
+    let _b_d = b.serve(&[&hub]);
+    hub_d.stop();
+
+    // A's own storage takes the saves while the hub is away.
+    let ids: Vec<String> = (0..3)
+        .map(|i| a.sb.save(&format!("during the outage {i} outagesave"), &[]))
+        .collect();
+    assert!(b.found("outagesave").is_empty());
+
+    let _hub_d = hub.serve(&[]);
+    let mut want = ids.clone();
+    want.sort();
+    assert!(
+        eventually(CONVERGE, || {
+            let mut got = b.found("outagesave");
+            got.sort();
+            got == want
+        }),
+        "spoke B has {:?} of {want:?}",
+        b.found("outagesave")
+    );
+}
+
+#[test]
+fn a_tombstone_made_during_a_partition_hides_everywhere_and_gc_stays_gone() {
+    let hub = Node::new();
+    let a = Node::new();
+    let b = Node::new();
+    let hub_d = hub.serve(&[]);
+    let _a_d = a.serve(&[&hub]);
+    let _b_d = b.serve(&[&hub]);
+    let id = a.sb.save("soon deleted partitiondelete", &[]);
+    let keep = a.sb.save("kept partitiondelete", &[]);
+    assert!(eventually(REPLICATE, || b.found("partitiondelete").len() == 2));
+
+    hub_d.stop();
+    a.sb.km(&["delete", &id]).ok();
+    assert_eq!(a.found("partitiondelete"), vec![keep.clone()]);
+    assert_eq!(b.found("partitiondelete").len(), 2, "B cannot know yet");
+
+    let _hub_d = hub.serve(&[]);
+    assert!(
+        eventually(CONVERGE, || b.found("partitiondelete")
+            == vec![keep.clone()]),
+        "the tombstone never reached B"
+    );
+    assert!(eventually(REPLICATE, || hub.found("partitiondelete")
+        == vec![keep.clone()]));
+
+    // Physically removed on A: gone from every index, and it stays gone
+    // through later repairs.
+    let gc = a.sb.km(&["gc", "--force-id", &id]);
+    assert!(gc.ok().contains(&id), "{}", gc.stdout);
+    assert!(
+        eventually(CONVERGE, || b.state_of(&id).is_none()
+            && hub.state_of(&id).is_none()),
+        "B: {:?}, hub: {:?}",
+        b.state_of(&id),
+        hub.state_of(&id)
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(b.state_of(&id), None);
+    assert_eq!(a.state_of(&id), None);
+    assert_eq!(b.found("partitiondelete"), vec![keep]);
+}
+
+#[test]
+fn a_user_scope_stays_on_hosts_that_declare_it() {
+    let mut hub = Node::new();
+    hub.sb.set("KIOKU_MESH_USER_ID", "");
+    let mut a = Node::new();
+    a.sb.set("KIOKU_MESH_USER_ID", "alice");
+    let mut b = Node::new();
+    b.sb.set("KIOKU_MESH_USER_ID", "alice");
+    let other = Node::new();
+    let _hub_d = hub.serve(&[]);
+    let _a_d = a.serve(&[&hub]);
+    let _b_d = b.serve(&[&hub]);
+    let _o_d = other.serve(&[&hub]);
+
+    let out = a.sb.km(&[
+        "save",
+        "alice only privatenote",
+        "--subject",
+        "s",
+        "--summary",
+        "m",
+        "--visibility",
+        "user",
+    ]);
+    let id = saved_id(out.ok());
+    assert!(
+        out.stdout.contains("visibility=user/alice"),
+        "{}",
+        out.stdout
+    );
+    let mesh_id = a.sb.save("everyone publicnote", &[]);
+
+    assert!(eventually(REPLICATE, || b.found("privatenote") == vec![id.clone()]));
+    assert!(eventually(REPLICATE, || other.found("publicnote")
+        == vec![mesh_id.clone()]));
+    // Give a wrongly routed copy every chance to arrive, including repairs.
+    std::thread::sleep(Duration::from_secs(7));
+    for node in [&hub, &other] {
+        assert!(node.found("privatenote").is_empty());
+        assert_eq!(node.state_of(&id), None);
+        let stores: Vec<String> = std::fs::read_dir(node.sb.state_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !stores.iter().any(|s| s.contains("user")),
+            "a host without the scope made a storage for it: {stores:?}"
+        );
+    }
+}
+
+#[test]
+fn kill_9_during_a_save_burst_loses_nothing_reported() {
+    let hub = Node::new();
+    let a = Node::new();
+    let _hub_d = hub.serve(&[]);
+    let a_d = a.serve(&[&hub]);
+
+    let burst = std::thread::scope(|scope| {
+        let saver = scope.spawn(|| {
+            let mut reported = Vec::new();
+            for i in 0..60 {
+                let run = a.sb.km(&[
+                    "save",
+                    &format!("burst {i} burstsave"),
+                    "--subject",
+                    "s",
+                    "--summary",
+                    "m",
+                ]);
+                // Saved or queued both promise the write survives.
+                if run.code == 0 {
+                    let line = run.stdout.lines().next().unwrap_or_default().to_owned();
+                    reported.push(saved_id(&line.replace("queued: ", "saved: ")));
+                }
+            }
+            reported
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        a_d.kill9();
+        saver.join().unwrap()
+    });
+    assert!(
+        burst.len() >= 50,
+        "only {} of 60 saves were answered",
+        burst.len()
+    );
+
+    let _a_d = a.serve(&[&hub]);
+    a.sb.km(&["drain", "--pending"]).ok();
+    let mut want = burst.clone();
+    want.sort();
+    assert!(
+        eventually(CONVERGE, || {
+            let mut got = hub.found("burstsave");
+            got.sort();
+            want.iter().all(|id| got.contains(id))
+        }),
+        "the hub is missing {:?}",
+        want.iter()
+            .filter(|id| !hub.found("burstsave").contains(id))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn garbage_off_the_wire_is_dropped_and_the_daemon_keeps_working() {
+    let node = Node::new();
+    let daemon = node.serve(&[]);
+    let dropped = crate::mesh_seed::put_garbage(&node.sb);
+    let id = node.sb.save("after the garbage garbagecheck", &[]);
+    assert_eq!(node.found("garbagecheck"), vec![id]);
+    assert_eq!(
+        node.status_count("observations_live"),
+        1,
+        "garbage reached the index: {dropped:?}"
+    );
+    let mut daemon = daemon;
+    assert!(daemon.exited().is_none(), "{}", daemon.log_text());
+}
+
+#[test]
+fn init_writes_a_hub_or_spoke_config_and_refuses_bad_shapes() {
+    let sb = Sandbox::new();
+    let out = sb.km(&[
+        "init",
+        "--mode",
+        "hub",
+        "--listen",
+        "127.0.0.1",
+        "--listen",
+        "10.0.0.5",
+    ]);
+    let text = out.ok();
+    assert!(text.contains("wrote "), "{text}");
+    assert!(
+        text.contains("kioku-mesh init --mode spoke --listen 127.0.0.1 --connect 10.0.0.5:7447")
+    );
+    let config = std::fs::read_to_string(sb.config_dir().join("zenohd.json5")).unwrap();
+    assert!(config.contains("\"tcp/127.0.0.1:7447\"") && config.contains("\"tcp/10.0.0.5:7447\""));
+    assert!(config.contains("key_expr: \"mem/mesh/**\""));
+    assert!(config.contains("propagation_delay: 250"));
+    let yaml = std::fs::read_to_string(sb.config_dir().join("config.yaml")).unwrap();
+    assert!(yaml.contains("backend: zenoh"), "{yaml}");
+
+    // An existing file needs --force.
+    let again = sb.km(&["init", "--mode", "hub", "--listen", "127.0.0.1"]);
+    assert!(again.fails_with(1).contains("--force"));
+
+    let refused = sb.km(&[
+        "init",
+        "--mode",
+        "hub",
+        "--listen",
+        "127.0.0.1",
+        "--connect",
+        "x",
+        "--force",
+    ]);
+    assert!(refused.fails_with(2).contains("hubs only listen"));
+    let refused = sb.km(&[
+        "init",
+        "--mode",
+        "spoke",
+        "--listen",
+        "127.0.0.1",
+        "--force",
+    ]);
+    assert!(refused.fails_with(2).contains("--connect required"));
+    let refused = sb.km(&["init", "--mode", "spoke", "--force", "--connect", "hub"]);
+    assert!(refused.fails_with(2).contains("--listen required"));
+    let refused = sb.km(&[
+        "init",
+        "--mode",
+        "spoke",
+        "--listen",
+        "a b",
+        "--connect",
+        "hub",
+        "--force",
+    ]);
+    assert!(refused.fails_with(2).contains("invalid endpoint"));
+
+    let printed = sb.km(&[
+        "init",
+        "--mode",
+        "spoke",
+        "--listen",
+        "127.0.0.1",
+        "--connect",
+        "hub.lan",
+        "--connect",
+        "hub2.lan:7000",
+        "--print",
+        "--install-systemd",
+    ]);
+    let text = printed.ok();
+    assert!(text.contains("\"tcp/hub.lan:7447\"") && text.contains("\"tcp/hub2.lan:7000\""));
+    assert!(
+        text.contains("ExecStart=") && text.contains(" serve"),
+        "{text}"
+    );
+    // --print writes nothing.
+    let config_after = std::fs::read_to_string(sb.config_dir().join("zenohd.json5")).unwrap();
+    assert_eq!(config_after, config);
+
+    // The written config runs.
+    let mut sb = sb;
+    let port = free_port();
+    sb.set("ZENOH_CONNECT", &format!("tcp/127.0.0.1:{port}"));
+    let node = Node { sb, port };
+    let _d = node.serve(&[]);
+    let id = node.sb.save("from an init config initconfig", &[]);
+    assert_eq!(node.found("initconfig"), vec![id]);
+}
