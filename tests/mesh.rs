@@ -24,7 +24,11 @@ impl Node {
         sb.set("KIOKU_MESH_BACKEND", "zenoh");
         sb.set("ZENOH_CONNECT", &format!("tcp/127.0.0.1:{port}"));
         sb.set("KIOKU_MESH_REPAIR_INTERVAL_SECS", "3");
-        sb.set("RUST_LOG", "info,zenoh=warn,zenoh_link_tcp=error");
+        sb.set(
+            "RUST_LOG",
+            &std::env::var("KIOKU_TEST_DAEMON_LOG")
+                .unwrap_or_else(|_| "info,zenoh=warn,zenoh_link_tcp=error".to_owned()),
+        );
         Self { sb, port }
     }
 

@@ -36,3 +36,6 @@ mod mesh;
 
 /// Seeding and wire-level garbage for the mesh tests, through the library.
 mod mesh_seed;
+
+/// The Python reference as a client of our mesh daemon.
+mod interop_mesh;

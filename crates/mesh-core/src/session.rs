@@ -199,17 +199,61 @@ pub async fn start_router(mut daemon: DaemonConfig, backend_library: &Path) -> R
             message: e.to_string(),
         }
     };
+    let expected = daemon.storage_key_exprs().len();
     let mut runtime = RuntimeBuilder::new(daemon.config)
         .plugins_manager(plugins)
         .build()
         .await
         .map_err(zenoh_error("cannot start the Zenoh router"))?;
+    let session = zenoh::session::init(runtime.clone().into())
+        .await
+        .map_err(zenoh_error("cannot open the daemon's session"))?;
+    // Listeners open only once every storage subscribes: a put that arrived
+    // earlier would be routed to nobody and lost (writers that do not
+    // confirm, such as the reference CLI, would never know).
+    let ready = storages_ready(&session, expected, STORAGE_START_TIMEOUT).await;
+    if ready < expected {
+        tracing::warn!(
+            "only {ready} of {expected} storages started within {} s; see the messages above",
+            STORAGE_START_TIMEOUT.as_secs()
+        );
+    }
     runtime.start().await.map_err(zenoh_error(
         "cannot start the Zenoh router (is the port already in use?)",
     ))?;
-    zenoh::session::init(runtime.into())
-        .await
-        .map_err(zenoh_error("cannot open the daemon's session"))
+    Ok(session)
+}
+
+/// How long the daemon waits for its storages before listening anyway.
+const STORAGE_START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Storages of `session`'s own router that answer their status, waiting
+/// (bounded) until `expected` do.
+async fn storages_ready(session: &Session, expected: usize, timeout: Duration) -> usize {
+    let selector = format!(
+        "@/{}/router/status/plugins/storage_manager/storages/*",
+        session.zid()
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut ready = 0;
+    loop {
+        if let Ok(replies) = session
+            .get(selector.as_str())
+            .timeout(Duration::from_secs(1))
+            .await
+        {
+            ready = 0;
+            while let Ok(reply) = replies.recv_async().await {
+                if reply.result().is_ok() {
+                    ready += 1;
+                }
+            }
+        }
+        if ready >= expected || tokio::time::Instant::now() >= deadline {
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The endpoints a client dials: `ZENOH_CONNECT` (comma-separated) or the

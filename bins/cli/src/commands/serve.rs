@@ -98,6 +98,9 @@ fn backend_dirs() -> Vec<PathBuf> {
 }
 
 async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) -> Result<u8> {
+    // Registered before anything listens, so that a SIGTERM during start-up
+    // is a clean shutdown too, not the default kill.
+    let mut signals = Signals::register()?;
     let keeper_options = KeeperOptions::from_env(&env)?;
     let mesh_options = MeshOptions::from_settings(&settings, &env)?;
     let listen = config.listen_endpoints();
@@ -144,7 +147,7 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
     ));
 
     let finished = tokio::select! {
-        signal = wait_for_signal() => {
+        signal = signals.next() => {
             output::note(format!("kioku-mesh serve: {signal}, shutting down"));
             let _ = stop_tx.send(true);
             keeper.await
@@ -169,18 +172,24 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
     Ok(code)
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
