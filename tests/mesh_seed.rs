@@ -61,7 +61,7 @@ pub fn put_garbage(sb: &Sandbox) -> Vec<String> {
             (key.clone(), obs(other, "id differs").into_bytes()),
             (key.clone(), vec![0xff, 0xfe, 0x00]),
             (key.clone(), obs(id, &huge).into_bytes()),
-            (format!("mem/mesh/obs/claude/c/pc/s/not-an-id"), obs(id, "bad id").into_bytes()),
+            ("mem/mesh/obs/claude/c/pc/s/not-an-id".to_owned(), obs(id, "bad id").into_bytes()),
             (format!("mem/mesh/obs/claude/c/pc/{id}"), obs(id, "short key").into_bytes()),
             (format!("mem/mesh/tomb/claude/c/pc/s/{id}"), b"[]".to_vec()),
         ];

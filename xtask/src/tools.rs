@@ -40,8 +40,13 @@ impl Tools {
     }
 }
 
+/// Debian packages the build needs: librocksdb-sys generates its bindings
+/// with bindgen, which loads libclang.
+const SYSTEM_PACKAGES: &[&str] = &["clang", "libclang-dev"];
+
 /// Install every tool if missing; cheap when already present.
 pub fn ensure_all() -> Result<Tools> {
+    ensure_system_packages()?;
     let ws = workspace()?;
     let root = ws.target.join("test-tools");
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
@@ -98,4 +103,77 @@ fn find_python() -> Result<String> {
         }
     }
     bail!("no python3 found: install Python 3.10+ (the tests compare against the Python reference)")
+}
+
+/// Install the build's system packages with apt when libclang is missing.
+pub fn ensure_system_packages() -> Result<()> {
+    if libclang_present() {
+        return Ok(());
+    }
+    eprintln!(
+        "libclang is missing (librocksdb-sys needs it); installing {}",
+        SYSTEM_PACKAGES.join(" ")
+    );
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        cmd
+    };
+    let mut install: Vec<&str> = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(SYSTEM_PACKAGES);
+    if run(&mut apt(&install)).is_err() {
+        run(&mut apt(&["update"]))?;
+        run(&mut apt(&install))?;
+    }
+    if !libclang_present() {
+        bail!(
+            "libclang is still missing after installing {}; install it and set LIBCLANG_PATH",
+            SYSTEM_PACKAGES.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// True when bindgen will find a libclang shared library.
+fn libclang_present() -> bool {
+    if std::env::var_os("LIBCLANG_PATH").is_some_and(|dir| has_libclang(Path::new(&dir))) {
+        return true;
+    }
+    let mut dirs: Vec<PathBuf> = vec![
+        PathBuf::from("/usr/lib/x86_64-linux-gnu"),
+        PathBuf::from("/usr/lib/aarch64-linux-gnu"),
+        PathBuf::from("/usr/lib64"),
+        PathBuf::from("/usr/lib"),
+    ];
+    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("llvm-") {
+                dirs.push(e.path().join("lib"));
+            }
+        }
+    }
+    dirs.iter().any(|d| has_libclang(d))
+}
+
+fn has_libclang(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with("libclang")
+                && e.file_name().to_string_lossy().contains(".so")
+        })
+    })
 }

@@ -13,11 +13,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     mesh_core::logging::init("warn");
     let cli = args::Cli::parse();
-    if cli.command.runs_daemon() {
-        if let Err(e) = rocksdb_root_in_environment() {
-            output::note(format!("error: {e:#}"));
-            return ExitCode::from(1);
-        }
+    if cli.command.runs_daemon()
+        && let Err(e) = rocksdb_root_in_environment()
+    {
+        output::note(format!("error: {e:#}"));
+        return ExitCode::from(1);
     }
     // Zenoh needs a multi-thread runtime; two workers match what a CLI
     // command can use and cost nothing measurable to start.

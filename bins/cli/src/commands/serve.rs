@@ -33,7 +33,12 @@ pub async fn serve(a: &ServeArgs, env: Environment, settings: Settings) -> Resul
 pub async fn mesh_start(a: &MeshStartArgs, env: Environment, settings: Settings) -> Result<u8> {
     let listen = daemon_config::normalize_endpoint(&a.listen)?;
     let scopes = daemon_config::declared_scopes(&settings)?;
-    let text = daemon_config::render_daemon_config(MeshRole::Hub, &[listen.clone()], &[], &scopes);
+    let text = daemon_config::render_daemon_config(
+        MeshRole::Hub,
+        std::slice::from_ref(&listen),
+        &[],
+        &scopes,
+    );
     let config = DaemonConfig::from_json5(&text)?;
     let local = listen.replace("0.0.0.0", "127.0.0.1");
     output::line(format!("Router listening on {listen}."));
@@ -63,8 +68,8 @@ pub async fn mesh_join(a: &MeshJoinArgs, env: Environment, settings: Settings) -
     let scopes = daemon_config::declared_scopes(&settings)?;
     let text = daemon_config::render_daemon_config(
         MeshRole::Spoke,
-        &[listen.clone()],
-        &[peer.clone()],
+        std::slice::from_ref(&listen),
+        std::slice::from_ref(&peer),
         &scopes,
     );
     let config = DaemonConfig::from_json5(&text)?;

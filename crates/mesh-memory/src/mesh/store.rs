@@ -181,10 +181,10 @@ impl MeshStore {
     async fn drop_session(&self, why: &str) {
         let mut link = self.link.lock().await;
         link.last_error = Some(why.to_owned());
-        if !link.fixed {
-            if let Some(s) = link.session.take() {
-                let _ = s.close().await;
-            }
+        if !link.fixed
+            && let Some(s) = link.session.take()
+        {
+            let _ = s.close().await;
         }
     }
 
