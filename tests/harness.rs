@@ -351,16 +351,26 @@ impl Daemon {
     /// and wait until it listens.
     #[track_caller]
     pub fn start(sandbox: &Sandbox, port: u16, connect: &[u16]) -> Self {
+        let listen = format!("tcp/127.0.0.1:{port}");
+        let mut args = vec!["serve".to_owned(), "--listen".to_owned(), listen];
+        for c in connect {
+            args.push("--connect".to_owned());
+            args.push(format!("tcp/127.0.0.1:{c}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::spawn(sandbox, port, &args)
+    }
+
+    /// Run `kioku-mesh <args>` (a daemon-like command) and wait until
+    /// something listens on `port`.
+    #[track_caller]
+    pub fn spawn(sandbox: &Sandbox, port: u16, args: &[&str]) -> Self {
         let log = sandbox
             .dir
             .path()
             .join(format!("serve-{port}-{}.log", std::process::id()));
-        let listen = format!("tcp/127.0.0.1:{port}");
         let mut cmd = sandbox.command(&bin("kioku-mesh"));
-        cmd.args(["serve", "--listen", &listen]);
-        for c in connect {
-            cmd.args(["--connect", &format!("tcp/127.0.0.1:{c}")]);
-        }
+        cmd.args(args);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

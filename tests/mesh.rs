@@ -507,3 +507,220 @@ fn init_writes_a_hub_or_spoke_config_and_refuses_bad_shapes() {
     let id = node.sb.save("from an init config initconfig", &[]);
     assert_eq!(node.found("initconfig"), vec![id]);
 }
+
+#[test]
+fn status_and_doctor_report_the_mesh() {
+    let node = Node::new();
+    // Daemon down: status still answers from the index; doctor fails.
+    let status = node.sb.km(&["status"]);
+    assert!(
+        status.ok().contains("zenoh_session: disconnected"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("mesh_ready: waiting (no session)"));
+    let doctor = node.sb.km(&["doctor"]);
+    assert_eq!(doctor.code, 2, "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("[FAIL] daemon_reachable"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(doctor.stdout.contains("kioku-mesh serve"));
+
+    let _d = node.serve(&[]);
+    let id = node.sb.save("status probe statusprobe", &[]);
+    let status = node.sb.km(&["status"]);
+    let text = status.ok();
+    assert!(text.contains("zenoh_session: connected"), "{text}");
+    assert!(text.contains("last_put_status: ok"));
+    assert!(text.contains("pending_puts: 0"));
+    assert!(text.contains("mesh_ready: yes"), "{text}");
+    assert!(
+        text.contains("storages_seen: 1 — agent_mem (mem/mesh/**)"),
+        "{text}"
+    );
+    let doctor = node.sb.km(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
+    let status_of = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status_of("daemon_reachable").as_deref(), Some("PASS"));
+    assert_eq!(status_of("storages").as_deref(), Some("PASS"));
+    assert_eq!(status_of("pending_puts").as_deref(), Some("PASS"));
+    // No zenohd.json5: serve used its built-in configuration.
+    assert_eq!(status_of("daemon_config").as_deref(), Some("WARN"));
+
+    // realign-index rebuilds a lost index from the mesh.
+    std::fs::remove_file(node.sb.state_dir().join("mesh/index.db")).unwrap();
+    let realign = node.sb.km(&["--rebuild", "realign-index"]);
+    assert!(
+        realign.ok().contains("realigned the index: seen=1"),
+        "{}",
+        realign.stdout
+    );
+    assert_eq!(node.found("statusprobe"), vec![id]);
+}
+
+#[test]
+fn render_storages_lists_the_declared_scopes() {
+    let mut sb = Sandbox::new();
+    sb.set("KIOKU_MESH_USER_ID", "alice");
+    sb.set("KIOKU_MESH_TEAM_ID", "core");
+    let text = sb.km(&["config", "render-storages"]).ok().to_owned();
+    for needle in [
+        "key_expr: \"mem/mesh/**\"",
+        "key_expr: \"mem/user/alice/**\"",
+        "strip_prefix: \"mem/user/alice\"",
+        "key_expr: \"mem/team/core/**\"",
+        "sub_intervals: 5",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    std::fs::create_dir_all(sb.config_dir()).unwrap();
+    std::fs::write(
+        sb.config_dir().join("config.yaml"),
+        "storage_scopes: [mesh, team/*]\n",
+    )
+    .unwrap();
+    let bad = sb.km(&["config", "render-storages"]);
+    assert!(
+        bad.fails_with(2).contains("storage scope 'team/*'"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn mesh_start_and_join_share_memory_without_configuration() {
+    let a = Node::new();
+    let b = Node::new();
+    let _start = Daemon::spawn(
+        &a.sb,
+        a.port,
+        &[
+            "mesh",
+            "start",
+            "--listen",
+            &format!("tcp/127.0.0.1:{}", a.port),
+        ],
+    );
+    let _join = Daemon::spawn(
+        &b.sb,
+        b.port,
+        &[
+            "mesh",
+            "join",
+            &format!("127.0.0.1:{}", a.port),
+            "--listen",
+            &format!("tcp/127.0.0.1:{}", b.port),
+        ],
+    );
+    let id = b.sb.save("tried the mesh tryoutmesh", &[]);
+    assert!(eventually(REPLICATE, || a.found("tryoutmesh") == vec![id.clone()]));
+}
+
+#[test]
+fn migrate_visibility_moves_legacy_keys_into_a_scope() {
+    let mut node = Node::new();
+    // A storage over all of mem/**, as the reference's zenohd config has,
+    // so that legacy keys have somewhere to live.
+    let printed = node
+        .sb
+        .km(&["init", "--mode", "hub", "--listen", "127.0.0.1", "--print"])
+        .ok()
+        .replace("key_expr: \"mem/mesh/**\"", "key_expr: \"mem/**\"");
+    std::fs::create_dir_all(node.sb.config_dir()).unwrap();
+    std::fs::write(node.sb.config_dir().join("zenohd.json5"), printed).unwrap();
+    node.sb.set("KIOKU_MESH_BACKEND", "local");
+    let local = node
+        .sb
+        .km(&["migrate-visibility", "--from", "legacy", "--to", "mesh"]);
+    assert!(local.fails_with(2).contains("works on the mesh"));
+    node.sb.set("KIOKU_MESH_BACKEND", "zenoh");
+    let _d = node.serve(&[]);
+
+    let ids = crate::mesh_seed::put_legacy(&node.sb, 5, "legacymove");
+    let dry = node.sb.km(&[
+        "migrate-visibility",
+        "--from",
+        "legacy",
+        "--to",
+        "mesh",
+        "--dry-run",
+    ]);
+    let text = dry.ok();
+    assert!(
+        text.contains("observations: 5") && text.contains("tombstones: 1"),
+        "{text}"
+    );
+    // Legacy entries are never indexed.
+    assert!(node.found("legacymove").is_empty());
+
+    let refused = node
+        .sb
+        .km(&["migrate-visibility", "--from", "legacy", "--to", "mesh"]);
+    assert!(refused.fails_with(2).contains("--yes"));
+    let done = node.sb.km(&[
+        "migrate-visibility",
+        "--from",
+        "legacy",
+        "--to",
+        "mesh",
+        "--yes",
+    ]);
+    assert!(
+        done.ok().contains(
+            "migrate-visibility complete: planned=6 copied=6 deleted=6 conflicts=0 failures=0"
+        ),
+        "{}",
+        done.stdout
+    );
+    // Four live (one was tombstoned in the legacy layout too), now in the mesh scope.
+    let mut found = node.found("legacymove");
+    found.sort();
+    let mut want = ids[1..].to_vec();
+    want.sort();
+    assert!(
+        eventually(REPLICATE, || {
+            let mut f = node.found("legacymove");
+            f.sort();
+            f == want
+        }),
+        "{found:?}"
+    );
+    let again = node.sb.km(&[
+        "migrate-visibility",
+        "--from",
+        "legacy",
+        "--to",
+        "mesh",
+        "--dry-run",
+    ]);
+    assert!(again.ok().contains("observations: 0"), "{}", again.stdout);
+}
+
+#[test]
+fn the_mcp_server_saves_through_the_mesh() {
+    let Some(modules) = std::env::var_os("KIOKU_MESH_NODE_MODULES") else {
+        assert!(std::env::var_os("KIOKU_MESH_REQUIRE_REFERENCE").is_none());
+        return;
+    };
+    let hub = Node::new();
+    let mut a = Node::new();
+    let _hub_d = hub.serve(&[]);
+    let _a_d = a.serve(&[&hub]);
+    a.sb.set("NODE_PATH", modules.to_str().unwrap());
+    let mut cmd = a.sb.command(std::path::Path::new("node"));
+    cmd.arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mcp_clients/ts_client.mjs"))
+        .arg(crate::harness::bin("kioku-mesh-mcp"));
+    let out = crate::harness::run_bounded(&mut cmd, None);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // The client checked `status: saved`; the hub has it too.
+    assert!(eventually(REPLICATE, || hub.found("typescript").len() == 1));
+}

@@ -76,3 +76,35 @@ pub fn put_garbage(sb: &Sandbox) -> Vec<String> {
         described
     })
 }
+
+/// Put `n` observations containing `term` under the legacy layout
+/// (`mem/obs/...`, no visibility field), plus a legacy tombstone for the
+/// first one. Returns their ids.
+pub fn put_legacy(sb: &Sandbox, n: usize, term: &str) -> Vec<String> {
+    let endpoint = sb.var("ZENOH_CONNECT").expect("ZENOH_CONNECT");
+    runtime().block_on(async {
+        let session = mesh_core::session::open_client(&[endpoint], std::time::Duration::from_secs(5))
+            .await
+            .expect("a client session");
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id = mesh_core::Observation::new_id();
+            let payload = format!(
+                r#"{{"content":"legacy {i} {term}","agent_family":"claude","client_id":"old","pc_id":"pc","session_id":"s","observation_id":"{id}","created_at":"2025-01-01T00:00:0{i}.000000Z","subject":"legacy","summary":"old layout"}}"#
+            );
+            session
+                .put(format!("mem/obs/claude/old/pc/s/{id}"), payload)
+                .await
+                .expect("a legacy put");
+            ids.push(id);
+        }
+        let tomb = mesh_core::Tombstone::new(&ids[0], "old delete");
+        session
+            .put(format!("mem/tomb/claude/old/pc/s/{}", ids[0]), tomb.to_json())
+            .await
+            .expect("a legacy tombstone");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let _ = session.close().await;
+        ids
+    })
+}

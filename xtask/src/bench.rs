@@ -175,8 +175,23 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let cli_only = args.iter().any(|a| a == "--cli-only");
     let mcp_only = args.iter().any(|a| a == "--mcp-only");
+    let mesh_only = args.iter().any(|a| a == "--mesh-only");
     let ws = workspace()?;
     let tools = tools::ensure_all()?;
+    if mesh_only {
+        run(cargo().current_dir(&ws.root).args([
+            "build",
+            "--release",
+            "-p",
+            "kioku-mesh",
+            "-p",
+            "mesh-memory",
+            "--bins",
+            "--example",
+            "mesh_probe",
+        ]))?;
+        return crate::bench_mesh::mesh_bench(&ws, &ws.target.join("release"), quick);
+    }
     run(cargo().current_dir(&ws.root).args([
         "build",
         "--release",
@@ -187,6 +202,8 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "--bins",
         "--example",
         "seed_corpus",
+        "--example",
+        "mesh_probe",
     ]))?;
     let release = ws.target.join("release");
     let seeder = release.join("examples/seed_corpus");
@@ -259,6 +276,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     }
     if !cli_only {
         mcp_bench(&ws, &tools, &release, &seeder, quick)?;
+        crate::bench_mesh::mesh_bench(&ws, &release, quick)?;
     }
     if !cli_only {
         let mut cmd = cargo();

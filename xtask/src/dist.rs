@@ -34,6 +34,14 @@ pub fn run_dist(_args: &[String]) -> Result<()> {
         std::fs::copy(release.join(bin), stage.join("bin").join(bin))
             .with_context(|| format!("copying {bin}"))?;
     }
+    // The storage manager loads the RocksDB volume from this library; `serve`
+    // looks for it beside its executable (docs/adr/0006).
+    let library = newest_backend_library(&release.join("deps"))?;
+    std::fs::copy(
+        &library,
+        stage.join("bin").join("libzenoh_backend_rocksdb.so"),
+    )
+    .with_context(|| format!("copying {}", library.display()))?;
     let cli = release.join("kioku-mesh");
     for (shell, file) in [
         ("bash", "kioku-mesh.bash"),
@@ -62,6 +70,23 @@ pub fn run_dist(_args: &[String]) -> Result<()> {
     std::fs::write(&sums, &line)?;
     println!("{}\n{}", archive.display(), line.trim_end());
     Ok(())
+}
+
+/// The RocksDB backend library cargo built (named with a hash in `deps/`).
+fn newest_backend_library(deps: &Path) -> Result<std::path::PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, std::path::PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(deps).with_context(|| format!("reading {}", deps.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("libzenoh_backend_rocksdb") && name.ends_with(".so") {
+            found.push((entry.metadata()?.modified()?, entry.path()));
+        }
+    }
+    found
+        .into_iter()
+        .max()
+        .map(|(_, path)| path)
+        .with_context(|| format!("no libzenoh_backend_rocksdb*.so in {}", deps.display()))
 }
 
 fn capture(cmd: &mut Command) -> Result<Vec<u8>> {

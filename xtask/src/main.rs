@@ -8,6 +8,7 @@
 //! - `cargo xtask dist` builds release archives with checksums.
 
 mod bench;
+mod bench_mesh;
 mod dist;
 mod tools;
 

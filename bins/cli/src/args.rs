@@ -55,6 +55,8 @@ pub enum Command {
     /// Copy legacy `mem/obs/**` keys into a scoped tier and remove the originals.
     #[command(name = "migrate-visibility")]
     MigrateVisibility(MigrateVisibilityArgs),
+    /// Check this host's set-up: PASS / WARN / FAIL with hints.
+    Doctor(DoctorArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -376,6 +378,13 @@ pub struct InitArgs {
     /// Also write a systemd user unit that runs `kioku-mesh serve`.
     #[arg(long = "install-systemd")]
     pub install_systemd: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,7 @@ pub mod activity;
 pub mod any_store;
 pub mod backfill;
 mod db;
+pub mod doctor;
 pub mod error;
 pub mod gc;
 pub mod index;

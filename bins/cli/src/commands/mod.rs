@@ -3,6 +3,7 @@
 
 mod backfill;
 mod delete;
+mod doctor;
 mod gc;
 mod init;
 mod mcp_install;
@@ -94,6 +95,7 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         Command::BackfillMetadata(a) => backfill::run(a, memory).await,
         Command::Drain(a) => status::drain(a, memory).await,
         Command::RealignIndex => status::realign(memory).await,
+        Command::Doctor(a) => doctor::run(a, memory).await,
         Command::MigrateVisibility(a) => migrate::run(a, memory).await,
         Command::Init(_)
         | Command::Completions(_)

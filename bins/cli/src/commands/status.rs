@@ -74,6 +74,29 @@ pub async fn run(a: &StatusArgs, memory: &Memory<AnyStore>) -> Result<u8> {
     for (pc, count) in &status.breakdown.by_pc {
         lines.push(format!("  pc {}: {count}", head(pc, 8)));
     }
+    if let AnyStore::Mesh(store) = memory.store() {
+        let ready = store.readiness().await;
+        lines.push(format!("mesh_ready: {}", ready.label()));
+        let seen: Vec<String> = ready
+            .storages
+            .iter()
+            .map(|s| format!("{} ({}) on {}", s.name, s.key_expr, head(&s.router, 8)))
+            .collect();
+        lines.push(format!(
+            "storages_seen: {}{}",
+            seen.len(),
+            if seen.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", seen.join(", "))
+            }
+        ));
+        if ready.label() != "yes" {
+            output::note(
+                "WARNING: the mesh is not ready for every stored scope; saves may be queued. Run `kioku-mesh doctor`.",
+            );
+        }
+    }
     if a.show_shadows {
         let shadows = memory.store().index().shadowed_before("9999", None).await?;
         if shadows.is_empty() {

@@ -8,12 +8,14 @@
 //!   value off the wire passes, and shadowing after a scan).
 //! - [`keeper`]: the daemon's loop that keeps the mirror current.
 //! - [`wire`]: the Zenoh operations (scan, confirmed put, delete).
+//! - [`migrate`]: moving legacy-layout keys into a scoped tier.
 
 pub mod keeper;
+pub mod migrate;
 pub mod mirror;
 pub mod pending;
 pub mod store;
 pub mod wire;
 
 pub use keeper::KeeperOptions;
-pub use store::{MeshOptions, MeshStore};
+pub use store::{MeshOptions, MeshStore, Readiness};

@@ -82,6 +82,35 @@ struct Link {
     fixed: bool,
 }
 
+/// What `status` and `doctor` report about the mesh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// A session to the daemon is open.
+    pub connected: bool,
+    /// Storages the reachable routers report.
+    pub storages: Vec<wire::SeenStorage>,
+    /// Stored scopes no reachable router has a storage for.
+    pub missing_scopes: Vec<String>,
+    /// Why the check could not complete, if it could not.
+    pub problem: Option<String>,
+}
+
+impl Readiness {
+    /// `yes`, or `waiting (<why>)`.
+    pub fn label(&self) -> String {
+        if !self.connected {
+            "waiting (no session)".to_owned()
+        } else if !self.missing_scopes.is_empty() {
+            format!(
+                "waiting (no storage for {})",
+                self.missing_scopes.join(", ")
+            )
+        } else {
+            "yes".to_owned()
+        }
+    }
+}
+
 /// The mesh backend: a mirror index, a pending queue and a Zenoh session.
 #[derive(Debug, Clone)]
 pub struct MeshStore {
@@ -205,9 +234,15 @@ impl MeshStore {
         mirror::apply(&self.index, changes).await
     }
 
-    /// Queue a write, show it in the index at once, then deliver the queue
-    /// up to and including it.
-    async fn write(&self, key: &str, observation_id: &str, payload: &str) -> Result<PutOutcome> {
+    /// Queue a write of `payload` at `key`, show it in the index at once,
+    /// then deliver the queue up to and including it. `Stored` means a
+    /// storage returned it; `Queued` that it waits in the pending queue.
+    pub async fn write_key(
+        &self,
+        key: &str,
+        observation_id: &str,
+        payload: &str,
+    ) -> Result<PutOutcome> {
         let seq = self.pending.push(key, observation_id, payload).await?;
         mirror::apply(
             &self.index,
@@ -272,6 +307,44 @@ impl MeshStore {
         self.pending.last_put().await
     }
 
+    /// Whether the mesh can take writes for every stored scope: a session,
+    /// and a storage somewhere for each scope.
+    pub async fn readiness(&self) -> Readiness {
+        let session = match self.session().await {
+            Ok(s) => s,
+            Err(e) => {
+                return Readiness {
+                    connected: false,
+                    storages: Vec::new(),
+                    missing_scopes: self
+                        .options
+                        .scopes
+                        .iter()
+                        .map(StorageScope::label)
+                        .collect(),
+                    problem: Some(e.to_string()),
+                };
+            }
+        };
+        let (storages, problem) = match wire::storages(&session).await {
+            Ok(s) => (s, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let missing_scopes = self
+            .options
+            .scopes
+            .iter()
+            .filter(|scope| !storages.iter().any(|s| s.key_expr == scope.key_expr()))
+            .map(StorageScope::label)
+            .collect();
+        Readiness {
+            connected: true,
+            storages,
+            missing_scopes,
+            problem,
+        }
+    }
+
     /// Whether a session is open, after trying to open one.
     pub async fn probe(&self) -> (bool, Option<String>) {
         match self.session().await {
@@ -288,12 +361,14 @@ impl MemoryStore for MeshStore {
 
     async fn put_observation(&self, obs: &Observation) -> Result<PutOutcome> {
         let key = obs.key()?;
-        self.write(&key, &obs.observation_id, &obs.to_json()).await
+        self.write_key(&key, &obs.observation_id, &obs.to_json())
+            .await
     }
 
     async fn put_tombstone(&self, obs: &Observation, tomb: &Tombstone) -> Result<PutOutcome> {
         let key = obs.tombstone_key()?;
-        self.write(&key, &obs.observation_id, &tomb.to_json()).await
+        self.write_key(&key, &obs.observation_id, &tomb.to_json())
+            .await
     }
 
     async fn physical_delete(&self, observation_id: &str) -> Result<PhysicalDelete> {

@@ -163,3 +163,50 @@ pub async fn keys_matching(session: &Session, selector: &str) -> Result<Vec<Stri
     keys.dedup();
     Ok(keys)
 }
+
+/// A storage some router of the mesh reports on its admin space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenStorage {
+    /// The router's Zenoh id.
+    pub router: String,
+    /// The storage's name.
+    pub name: String,
+    /// The key expression it stores.
+    pub key_expr: String,
+}
+
+/// The storages every reachable router reports (routers with the admin
+/// space enabled: `kioku-mesh serve`, and zenohd with our configuration).
+pub async fn storages(session: &Session) -> Result<Vec<SeenStorage>> {
+    let replies = session
+        .get("@/*/router/status/plugins/storage_manager/storages/*")
+        .target(QueryTarget::All)
+        .consolidation(ConsolidationMode::None)
+        .timeout(LOOKUP_TIMEOUT)
+        .await
+        .map_err(|e| unreachable("cannot query the admin space", e))?;
+    let mut seen = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        let Ok(sample) = reply.result() else { continue };
+        let key = sample.key_expr().as_str();
+        let parts: Vec<&str> = key.split('/').collect();
+        let (Some(router), Some(name)) = (parts.get(1), parts.last()) else {
+            continue;
+        };
+        let key_expr = sample
+            .payload()
+            .try_to_string()
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("key_expr")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        seen.push(SeenStorage {
+            router: (*router).to_owned(),
+            name: (*name).to_owned(),
+            key_expr,
+        });
+    }
+    seen.sort_by(|a, b| (&a.router, &a.name).cmp(&(&b.router, &b.name)));
+    seen.dedup();
+    Ok(seen)
+}
