@@ -441,39 +441,24 @@ fn init_writes_a_hub_or_spoke_config_and_refuses_bad_shapes() {
     let again = sb.km(&["init", "--mode", "hub", "--listen", "127.0.0.1"]);
     assert!(again.fails_with(1).contains("--force"));
 
-    let refused = sb.km(&[
-        "init",
-        "--mode",
-        "hub",
-        "--listen",
-        "127.0.0.1",
-        "--connect",
-        "x",
-        "--force",
-    ]);
-    assert!(refused.fails_with(2).contains("hubs only listen"));
-    let refused = sb.km(&[
-        "init",
-        "--mode",
-        "spoke",
-        "--listen",
-        "127.0.0.1",
-        "--force",
-    ]);
-    assert!(refused.fails_with(2).contains("--connect required"));
-    let refused = sb.km(&["init", "--mode", "spoke", "--force", "--connect", "hub"]);
-    assert!(refused.fails_with(2).contains("--listen required"));
-    let refused = sb.km(&[
-        "init",
-        "--mode",
-        "spoke",
-        "--listen",
-        "a b",
-        "--connect",
-        "hub",
-        "--force",
-    ]);
-    assert!(refused.fails_with(2).contains("invalid endpoint"));
+    let refusals: [(&[&str], &str); 4] = [
+        (
+            &["hub", "--listen", "127.0.0.1", "--connect", "x"],
+            "hubs only listen",
+        ),
+        (&["spoke", "--listen", "127.0.0.1"], "--connect required"),
+        (&["spoke", "--connect", "hub"], "--listen required"),
+        (
+            &["spoke", "--listen", "a b", "--connect", "hub"],
+            "invalid endpoint",
+        ),
+    ];
+    for (args, why) in refusals {
+        let mut all = vec!["init", "--force", "--mode"];
+        all.extend_from_slice(args);
+        let run = sb.km(&all);
+        assert!(run.fails_with(2).contains(why), "{all:?}: {}", run.stderr);
+    }
 
     let printed = sb.km(&[
         "init",
@@ -723,4 +708,20 @@ fn the_mcp_server_saves_through_the_mesh() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     // The client checked `status: saved`; the hub has it too.
     assert!(eventually(REPLICATE, || hub.found("typescript").len() == 1));
+}
+
+#[test]
+fn a_spoke_listing_two_hubs_works_through_whichever_is_up() {
+    let down = Node::new();
+    let up = Node::new();
+    let a = Node::new();
+    let b = Node::new();
+    let _up_d = up.serve(&[]);
+    // `down` never starts: A must not wait for it.
+    let _a_d = a.serve(&[&down, &up]);
+    let _b_d = b.serve(&[&up]);
+    let id = b.sb.save("through the second hub twohubs", &[]);
+    assert!(eventually(REPLICATE, || a.found("twohubs") == vec![id.clone()]));
+    let id2 = a.sb.save("and back twohubsback", &[]);
+    assert!(eventually(REPLICATE, || b.found("twohubsback") == vec![id2.clone()]));
 }

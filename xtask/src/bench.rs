@@ -178,25 +178,14 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let mesh_only = args.iter().any(|a| a == "--mesh-only");
     let ws = workspace()?;
     let tools = tools::ensure_all()?;
-    if mesh_only {
-        run(cargo().current_dir(&ws.root).args([
-            "build",
-            "--release",
-            "-p",
-            "kioku-mesh",
-            "-p",
-            "mesh-memory",
-            "--bins",
-            "--example",
-            "mesh_probe",
-        ]))?;
-        return crate::bench_mesh::mesh_bench(&ws, &ws.target.join("release"), quick);
-    }
+    // One build of everything the benchmarks run, whichever part runs.
     run(cargo().current_dir(&ws.root).args([
         "build",
         "--release",
         "-p",
         "kioku-mesh",
+        "-p",
+        "kioku-mesh-mcp",
         "-p",
         "mesh-memory",
         "--bins",
@@ -205,12 +194,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "--example",
         "mesh_probe",
     ]))?;
+    if mesh_only {
+        return crate::bench_mesh::mesh_bench(&ws, &ws.target.join("release"), quick);
+    }
     let release = ws.target.join("release");
     let seeder = release.join("examples/seed_corpus");
     if mcp_only {
-        run(cargo()
-            .current_dir(&ws.root)
-            .args(["build", "--release", "-p", "kioku-mesh-mcp"]))?;
         return mcp_bench(&ws, &tools, &release, &seeder, quick);
     }
     let sizes: &[usize] = if quick { &[1_000] } else { &[1_000, 10_000] };
