@@ -46,9 +46,12 @@ impl Daemon {
         let child = cmd.spawn().context("starting kioku-mesh serve")?;
         let daemon = Self { child, port, state };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Ready once it listens and has created its index (just after).
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || !daemon.state.join("mesh/index.db").exists()
+        {
             if Instant::now() > deadline {
-                bail!("{name} did not listen on {port}");
+                bail!("{name} did not listen on {port} and open its index");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -115,7 +118,7 @@ pub fn mesh_bench(ws: &Workspace, release: &Path, quick: bool) -> Result<()> {
         "{}",
         probe(
             &probe_bin,
-            &["seed", &hub.endpoint(), &catch_up.to_string()]
+            &["seed", &hub.endpoint(), "0", &catch_up.to_string()]
         )?
     );
     let total = saves + catch_up;
@@ -142,7 +145,12 @@ pub fn mesh_bench(ws: &Workspace, release: &Path, quick: bool) -> Result<()> {
             "{}",
             probe(
                 &probe_bin,
-                &["seed", &hub.endpoint(), &(big - total).to_string()]
+                &[
+                    "seed",
+                    &hub.endpoint(),
+                    &catch_up.to_string(),
+                    &(big - total).to_string()
+                ]
             )?
         );
         let n = big;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -39,7 +40,10 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
         // larger page cache keeps the index's hot pages (full-text doclists,
         // the created_at index) across queries of a long-lived process.
         .pragma("mmap_size", "268435456")
-        .pragma("cache_size", "-32768");
+        .pragma("cache_size", "-32768")
+        // Bulk index maintenance takes seconds by design; a slow statement is
+        // worth a debug line, not a warning in every user's terminal.
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
@@ -60,7 +64,8 @@ pub async fn open_memory_pool() -> Result<SqlitePool> {
     let options = SqliteConnectOptions::new()
         .in_memory(true)
         .foreign_keys(false)
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)

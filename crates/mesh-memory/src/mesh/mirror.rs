@@ -256,19 +256,98 @@ async fn remember_key(
     Ok(())
 }
 
+/// What the mirror held before a reconcile, so that only differences are
+/// written and the write lock is held briefly even at 100k observations.
+struct Known {
+    /// Every key the mirror holds: its observation id and, for observation
+    /// keys, a digest of the payload (`None` for tombstone keys, which never
+    /// change once written).
+    keys: HashMap<String, (String, Option<u64>)>,
+    /// Observations in the index that are not deleted, and whether each is
+    /// shadowed.
+    rows: Vec<(String, bool)>,
+}
+
+/// Rows read per page of the key table: bounds the memory a read takes.
+const KNOWN_PAGE: i64 = 5_000;
+
+fn digest(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+async fn known(index: &Index) -> Result<Known> {
+    let mut keys = HashMap::new();
+    let mut after = String::new();
+    // Bounded: every page advances `after` or ends the loop.
+    loop {
+        let page: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT m.key, m.observation_id, m.marker, o.payload_json
+               FROM mesh_key m
+               LEFT JOIN local_obs o ON m.marker = 'obs' AND o.observation_id = m.observation_id
+              WHERE m.key > ?1 ORDER BY m.key LIMIT ?2",
+        )
+        .bind(&after)
+        .bind(KNOWN_PAGE)
+        .fetch_all(index.pool())
+        .await
+        .ctx("reading the mesh key table")?;
+        let Some(last) = page.last() else { break };
+        after.clone_from(&last.0);
+        let full = page.len() as i64 == KNOWN_PAGE;
+        for (key, id, marker, payload) in page {
+            match (marker.as_str(), payload) {
+                ("tomb", _) => {
+                    keys.insert(key, (id, None));
+                }
+                // An observation key without its row is not known: applying
+                // the scan's value restores the row.
+                (_, Some(payload)) => {
+                    keys.insert(key, (id, Some(digest(&payload))));
+                }
+                (_, None) => {}
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    let rows = sqlx::query_as(
+        "SELECT observation_id, shadowed_at IS NOT NULL FROM ix_obs WHERE deleted_at IS NULL",
+    )
+    .fetch_all(index.pool())
+    .await
+    .ctx("reading the index")?;
+    Ok(Known { keys, rows })
+}
+
 /// Make the mirror agree with a full scan of the storages.
 ///
-/// Everything in the scan is applied. Observations the index shows but the
-/// scan lacks are shadowed (hidden, not deleted: a later scan that has them
-/// again revives them), except the ids in `keep` (writes still queued on
-/// this host). With `keep` = `None` nothing is shadowed: the scan is known
-/// to be partial. With `reset`, the index tables are rebuilt first.
+/// What the scan holds and the mirror lacks (or holds differently) is
+/// applied. Observations the index shows but the scan lacks are shadowed
+/// (hidden, not deleted: a later scan that has them again revives them),
+/// except the ids in `keep` (writes still queued on this host). With `keep`
+/// = `None` nothing is shadowed: the scan is known to be partial. With
+/// `reset`, the index tables are rebuilt from the mirror's rows first.
 pub async fn reconcile(
     index: &Index,
     scan: &[Change],
     keep: Option<&HashSet<String>>,
     reset: bool,
 ) -> Result<Reconciled> {
+    if reset {
+        let mut tx = index.begin_write().await?;
+        crate::index::schema::reset_index(&mut tx).await?;
+        maintain::queue_everything(&mut tx).await?;
+        maintain::reindex_pending(&mut tx).await?;
+        tx.commit()
+            .await
+            .map_err(|e| db::classify(e, index.path(), "write"))?;
+    }
+    let known = known(index).await?;
+
     // The scan may hold the same key twice (one reply per storage).
     let mut unique: HashMap<&str, &Change> = HashMap::new();
     for change in scan {
@@ -276,66 +355,71 @@ pub async fn reconcile(
             unique.insert(key.as_str(), change);
         }
     }
-    let changes: Vec<Change> = unique.into_values().cloned().collect();
     let mut seen: HashSet<String> = HashSet::new();
-    for change in &changes {
-        if let Some(Accepted::Observation { id, .. }) = accept(change) {
-            seen.insert(id);
+    let mut todo: Vec<Change> = Vec::new();
+    for (key, change) in unique {
+        let Change::Put { payload, .. } = change else {
+            continue;
+        };
+        match known.keys.get(key) {
+            Some((_, None)) => {}
+            Some((id, Some(hash))) if *hash == digest(payload) => {
+                seen.insert(id.clone());
+            }
+            _ => {
+                if let Some(Accepted::Observation { id, .. }) = accept(change) {
+                    seen.insert(id);
+                }
+                todo.push(change.clone());
+            }
         }
     }
 
-    let mut tx = index.begin_write().await?;
-    if reset {
-        crate::index::schema::reset_index(&mut tx).await?;
-        maintain::queue_everything(&mut tx).await?;
-    }
-    let applied = apply_in(&mut tx, index, &changes).await?;
-    maintain::reindex_pending(&mut tx).await?;
-    let Some(queued_ids) = keep else {
-        tx.commit()
-            .await
-            .map_err(|e| db::classify(e, index.path(), "write"))?;
-        return Ok(Reconciled {
-            applied,
-            seen: seen.len() as u64,
-            ..Reconciled::default()
-        });
+    let shown = |id: &String| seen.contains(id) || keep.is_some_and(|k| k.contains(id));
+    let to_revive: Vec<&String> = known
+        .rows
+        .iter()
+        .filter(|(id, shadowed)| *shadowed && shown(id))
+        .map(|(id, _)| id)
+        .collect();
+    let to_shadow: Vec<&String> = match keep {
+        Some(_) => known
+            .rows
+            .iter()
+            .filter(|(id, shadowed)| !*shadowed && !shown(id))
+            .map(|(id, _)| id)
+            .collect(),
+        None => Vec::new(),
     };
 
-    sqlx::raw_sql("CREATE TEMP TABLE IF NOT EXISTS scan_keep (observation_id TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM scan_keep;")
-        .execute(&mut *tx)
-        .await
-        .ctx("preparing the scan comparison")?;
-    for id in seen.iter().chain(queued_ids.iter()) {
-        sqlx::query("INSERT OR IGNORE INTO scan_keep(observation_id) VALUES (?)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .ctx("preparing the scan comparison")?;
-    }
+    let mut tx = index.begin_write().await?;
+    let applied = apply_in(&mut tx, index, &todo).await?;
     let now = mesh_core::timestamp::now();
-    let shadowed = sqlx::query(
-        "UPDATE ix_obs SET shadowed_at = ?
-          WHERE shadowed_at IS NULL AND deleted_at IS NULL
-            AND observation_id NOT IN (SELECT observation_id FROM scan_keep)",
-    )
-    .bind(&now)
-    .execute(&mut *tx)
-    .await
-    .ctx("shadowing observations missing from the mesh")?
-    .rows_affected();
-    let revived = sqlx::query(
-        "UPDATE ix_obs SET shadowed_at = NULL
-          WHERE shadowed_at IS NOT NULL AND observation_id IN (SELECT observation_id FROM scan_keep)",
-    )
-    .execute(&mut *tx)
-    .await
-    .ctx("reviving observations back in the mesh")?
-    .rows_affected();
-    sqlx::query("DELETE FROM scan_keep")
+    let mut shadowed = 0;
+    for id in to_shadow {
+        shadowed += sqlx::query(
+            "UPDATE ix_obs SET shadowed_at = ?
+              WHERE observation_id = ? AND shadowed_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(&now)
+        .bind(id)
         .execute(&mut *tx)
         .await
-        .ctx("cleaning up the scan comparison")?;
+        .ctx("shadowing observations missing from the mesh")?
+        .rows_affected();
+    }
+    let mut revived = 0;
+    for id in to_revive {
+        revived += sqlx::query(
+            "UPDATE ix_obs SET shadowed_at = NULL WHERE observation_id = ? AND shadowed_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .ctx("reviving observations back in the mesh")?
+        .rows_affected();
+    }
+    maintain::reindex_pending(&mut tx).await?;
     tx.commit()
         .await
         .map_err(|e| db::classify(e, index.path(), "write"))?;
@@ -529,5 +613,33 @@ mod tests {
             .unwrap();
         assert_eq!(r.shadowed, 2);
         assert_eq!(live(&index).await, 1);
+    }
+    #[tokio::test]
+    async fn a_scan_writes_only_what_differs() {
+        let (_dir, index) = mirror().await;
+        let obs = observation("stable");
+        apply(&index, &[put(&obs)]).await.unwrap();
+
+        let same = reconcile(&index, &[put(&obs)], Some(&HashSet::new()), false)
+            .await
+            .unwrap();
+        assert_eq!((same.seen, same.applied.observations), (1, 0));
+
+        // A rewritten payload at the same key (backfilled metadata) is applied.
+        let mut rewritten = obs.clone();
+        rewritten.summary = "backfilled summary".to_owned();
+        let r = reconcile(&index, &[put(&rewritten)], Some(&HashSet::new()), false)
+            .await
+            .unwrap();
+        assert_eq!(r.applied.observations, 1);
+        let hits = index.inspect(&obs.observation_id).await.unwrap().unwrap();
+        assert_eq!(hits.state, crate::ObservationState::Live);
+        let payload: String =
+            sqlx::query_scalar("SELECT payload_json FROM local_obs WHERE observation_id = ?")
+                .bind(&obs.observation_id)
+                .fetch_one(index.pool())
+                .await
+                .unwrap();
+        assert!(payload.contains("backfilled summary"));
     }
 }

@@ -252,10 +252,7 @@ impl MeshStore {
             }],
         )
         .await?;
-        let failure = match self.deliver_queue(None, Some(seq)).await {
-            Ok((_, failure)) => failure,
-            Err(e) => Some(e.to_string()),
-        };
+        let failure = self.deliver_once(seq).await;
         if self.pending.contains(seq).await? {
             Ok(PutOutcome::Queued {
                 reason: failure
@@ -263,6 +260,14 @@ impl MeshStore {
             })
         } else {
             Ok(PutOutcome::Stored)
+        }
+    }
+
+    /// Deliver the queue up to `seq`; why it stopped short, if it did.
+    async fn deliver_once(&self, seq: i64) -> Option<String> {
+        match self.deliver_queue(None, Some(seq)).await {
+            Ok((_, failure)) => failure,
+            Err(e) => Some(e.to_string()),
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use mesh_core::daemon_config::StorageScope;
 use mesh_core::session::Session;
+use zenoh::qos::CongestionControl;
 use zenoh::query::{ConsolidationMode, QueryTarget};
 use zenoh::sample::SampleKind;
 
@@ -94,6 +95,8 @@ async fn collect(
 pub async fn deliver(session: &Session, write: &PendingWrite) -> Result<()> {
     session
         .put(write.key.as_str(), write.payload.as_str())
+        // A busy router must not silently drop a write someone waits for.
+        .congestion_control(CongestionControl::Block)
         .await
         .map_err(|e| unreachable("the put was refused", e))?;
     confirm(session, write).await
@@ -142,6 +145,7 @@ pub async fn delete_keys(session: &Session, keys: &[String]) -> Result<()> {
     for key in keys {
         session
             .delete(key.as_str())
+            .congestion_control(CongestionControl::Block)
             .await
             .map_err(|e| unreachable("the delete was refused", e))?;
     }
