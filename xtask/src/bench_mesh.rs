@@ -30,16 +30,25 @@ impl Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let home = root.join(name);
+        Self::spawn(bin, &root.join(name), port, connect)
+    }
+
+    /// Start `serve` with its home at `home` (kept if it exists).
+    fn spawn(bin: &Path, home: &Path, port: u16, connect: Option<u16>) -> Result<Self> {
+        let name = home.display();
         let state = home.join("state");
         std::fs::create_dir_all(&state)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.join("serve.log"))?;
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", &format!("tcp/127.0.0.1:{port}")])
-            .env("HOME", &home)
+            .env("HOME", home)
             .env("KIOKU_MESH_STATE_DIR", &state)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(home.join("serve.log"))?);
+            .stderr(log);
         if let Some(hub) = connect {
             cmd.args(["--connect", &format!("tcp/127.0.0.1:{hub}")]);
         }
@@ -66,15 +75,24 @@ impl Daemon {
         self.state.join("mesh/index.db").display().to_string()
     }
 
-    fn rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            })
-            .map_or(0.0, |kib| kib / 1024.0)
+    /// Resident memory, split into anonymous (heap) and file-backed pages
+    /// (the memory-mapped index and RocksDB files, which the kernel can drop).
+    fn rss(&self) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let mib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .map_or(0.0, |kib| kib / 1024.0)
+        };
+        format!(
+            "{:.0} MiB (anonymous {:.0} MiB, file-backed {:.0} MiB)",
+            mib("VmRSS:"),
+            mib("RssAnon:"),
+            mib("RssFile:")
+        )
     }
 }
 
@@ -132,10 +150,7 @@ pub fn mesh_bench(ws: &Workspace, release: &Path, quick: bool) -> Result<()> {
         "fresh spoke catch-up of {total} observations: {:.2} s from spawn to a complete index (the probe waited {waited} s)",
         started.elapsed().as_secs_f64()
     );
-    println!(
-        "daemon RSS at {total} observations: hub {:.0} MiB",
-        hub.rss_mib()
-    );
+    println!("daemon RSS at {total} observations: hub {}", hub.rss());
     drop(late);
     drop(b);
     drop(a);
@@ -156,8 +171,23 @@ pub fn mesh_bench(ws: &Workspace, release: &Path, quick: bool) -> Result<()> {
         let n = big;
         probe(&probe_bin, &["wait", &hub.index(), &n.to_string(), "600"])?;
         println!(
-            "daemon RSS at {n} observations: hub {:.0} MiB",
-            hub.rss_mib()
+            "daemon RSS at {n} observations, after taking them in: hub {}",
+            hub.rss()
+        );
+        let home = hub.state.parent().context("home")?.to_owned();
+        let port = hub.port;
+        drop(hub);
+        let started = Instant::now();
+        let hub = Daemon::spawn(&bin, &home, port, None)?;
+        println!(
+            "daemon restart at {n} observations: listening with its index open in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        // The start-up repair (a full scan) runs in the first seconds.
+        std::thread::sleep(Duration::from_secs(15));
+        println!(
+            "daemon RSS at {n} observations, 15 s after a restart: hub {}",
+            hub.rss()
         );
         for args in [&["--rebuild", "status"][..], &["realign-index"][..]] {
             let started = Instant::now();

@@ -222,11 +222,20 @@ impl MeshStore {
     /// tables from scratch as well.
     pub async fn realign(&self, reset: bool) -> Result<Reconciled> {
         let session = self.session().await?;
+        let started = std::time::Instant::now();
         let scan = wire::scan(&session, &self.options.scopes, wire::SCAN_TIMEOUT).await?;
+        let scanned = started.elapsed();
         let queued = self.pending.observation_ids().await?;
         // An incomplete scan is no evidence that anything is gone.
         let keep: Option<&HashSet<String>> = (!scan.incomplete).then_some(&queued);
-        mirror::reconcile(&self.index, &scan.changes, keep, reset).await
+        let reconciled = mirror::reconcile(&self.index, &scan.changes, keep, reset).await?;
+        tracing::debug!(
+            "realigned the index: scan of {} values {:?}, reconcile {:?}",
+            scan.changes.len(),
+            scanned,
+            started.elapsed() - scanned
+        );
+        Ok(reconciled)
     }
 
     /// Apply changes seen on the mesh (the daemon's subscriber).
