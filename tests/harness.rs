@@ -36,14 +36,20 @@ pub fn bin(name: &str) -> PathBuf {
 /// The Python reference's `kioku-mesh`, when installed by `cargo xtask test`.
 /// Returns `None` (and says so) when absent, unless the run requires it.
 pub fn reference_bin() -> Option<PathBuf> {
-    match std::env::var_os("KIOKU_MESH_REF_BIN").map(PathBuf::from) {
+    test_tool("KIOKU_MESH_REF_BIN")
+}
+
+/// A tool `cargo xtask test` installs and names in `var`. Returns `None` (and
+/// says so) when absent, unless the run requires the tools.
+pub fn test_tool(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
         Some(p) if p.exists() => Some(p),
         _ => {
             assert!(
                 std::env::var_os("KIOKU_MESH_REQUIRE_REFERENCE").is_none(),
-                "KIOKU_MESH_REF_BIN does not point at the Python reference; `cargo xtask test` installs it"
+                "{var} does not point at an installed test tool; `cargo xtask test` installs it"
             );
-            eprintln!("skipping: the Python reference is not installed (run `cargo xtask test`)");
+            eprintln!("skipping: {var} is not set (run `cargo xtask test`)");
             None
         }
     }
@@ -362,7 +368,8 @@ impl Daemon {
     }
 
     /// Run `kioku-mesh <args>` (a daemon-like command) and wait until
-    /// something listens on `port`.
+    /// something listens on `port` and the daemon says it is ready (its
+    /// index is open).
     #[track_caller]
     pub fn spawn(sandbox: &Sandbox, port: u16, args: &[&str]) -> Self {
         let log = sandbox
@@ -385,7 +392,9 @@ impl Daemon {
             log,
         };
         let up = eventually(Duration::from_secs(30), || {
-            daemon.exited().is_none() && listening(port)
+            daemon.exited().is_none()
+                && listening(port)
+                && daemon.log_text().contains("kioku-mesh serve: router ")
         });
         assert!(up, "serve did not listen on {port}:\n{}", daemon.log_text());
         daemon

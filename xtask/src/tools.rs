@@ -1,7 +1,7 @@
 //! Installing what the tests need, into the target directory so that CI
 //! keeps it between runs: the Python reference kioku-mesh 1.2.0 and the
-//! official Python MCP SDK in their own virtual environment, and the
-//! official TypeScript MCP SDK in a node_modules of its own.
+//! official Python MCP SDK in their own virtual environment, the official
+//! TypeScript MCP SDK in a node_modules of its own, and Zenoh's zenohd.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,11 +16,15 @@ pub const REFERENCE: &str = "kioku-mesh==1.2.0";
 pub const PYTHON_MCP_SDK: &str = "mcp==2.3.0";
 /// The TypeScript MCP SDK, the second independent client.
 pub const TS_MCP_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+/// Zenoh's stock router, same version as our zenoh: the tests check that it
+/// runs the hub config `init` writes and routes between our daemons.
+pub const ZENOHD: &str = "1.10.2";
 
 /// Paths of installed tools, exported to the tests as environment variables.
 pub struct Tools {
     pub python_venv: PathBuf,
     pub node_modules: PathBuf,
+    pub zenohd: PathBuf,
 }
 
 impl Tools {
@@ -36,7 +40,8 @@ impl Tools {
     pub fn export(&self, cmd: &mut Command) {
         cmd.env("KIOKU_MESH_REF_BIN", self.reference_bin())
             .env("KIOKU_MESH_REF_PYTHON", self.python())
-            .env("KIOKU_MESH_NODE_MODULES", &self.node_modules);
+            .env("KIOKU_MESH_NODE_MODULES", &self.node_modules)
+            .env("KIOKU_MESH_ZENOHD", &self.zenohd);
     }
 }
 
@@ -52,10 +57,37 @@ pub fn ensure_all() -> Result<Tools> {
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let python_venv = ensure_python_venv(&root.join("py"), &[REFERENCE, PYTHON_MCP_SDK])?;
     let node_modules = ensure_node_packages(&root.join("node"), &[TS_MCP_SDK])?;
+    let zenohd = ensure_zenohd(&root.join("zenohd"), &ws.target.join("zenohd-build"))?;
     Ok(Tools {
         python_venv,
         node_modules,
+        zenohd,
     })
+}
+
+/// `cargo install zenohd` (a debug build: about 3 minutes here, once) into
+/// `root`, building in a target directory of its own so that its zenoh
+/// features never mix with ours.
+fn ensure_zenohd(root: &Path, target: &Path) -> Result<PathBuf> {
+    let bin = root.join("bin/zenohd");
+    let stamp = root.join(".kioku-installed");
+    if bin.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == ZENOHD) {
+        return Ok(bin);
+    }
+    run(crate::cargo()
+        .args([
+            "install",
+            "zenohd",
+            "--debug",
+            "--version",
+            ZENOHD,
+            "--root",
+        ])
+        .arg(root)
+        .env("CARGO_TARGET_DIR", target))
+    .context("installing zenohd for the stock-router test")?;
+    std::fs::write(&stamp, ZENOHD).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(bin)
 }
 
 fn ensure_python_venv(venv: &Path, packages: &[&str]) -> Result<PathBuf> {

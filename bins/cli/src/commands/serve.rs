@@ -130,6 +130,10 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
     })?;
     tracing::debug!("RocksDB backend: {}", library.display());
     let session = session::start_router(config, &library).await?;
+    let store = MeshStore::with_session(mesh_options, session.clone())
+        .await
+        .context("cannot open the index")?;
+    // Announced once the index is open too, so that the line means ready.
     output::note(format!(
         "kioku-mesh serve: router {} listening on {} (config: {source})",
         session.zid(),
@@ -139,10 +143,6 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
         output::note(format!("  dialing {}", connect.join(", ")));
     }
     output::note(format!("  storages: {}", storages.join(", ")));
-
-    let store = MeshStore::with_session(mesh_options, session.clone())
-        .await
-        .context("cannot open the index")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut keeper = tokio::spawn(keeper::run(
         store.clone(),

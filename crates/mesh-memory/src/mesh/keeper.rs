@@ -6,8 +6,10 @@
 //!
 //! - live changes from a subscriber on every stored scope (a put upserts,
 //!   a delete removes);
-//! - repairs: a full scan at start, every `repair_interval`, and in a burst
-//!   after the set of connected routers changes (a partition healing).
+//! - repairs: a full scan at start, every `repair_interval` (longer for a
+//!   store whose scans take long), in a burst after the set of connected
+//!   routers changes (a partition healing), and soon after live changes
+//!   could not be applied.
 //!   Storage alignment writes straight into RocksDB without publishing, so
 //!   only a scan sees what it brought;
 //! - the host's pending queue, drained whenever it holds writes.
@@ -31,6 +33,8 @@ const BATCH: usize = 1024;
 /// A scheduled repair waits at least this many times as long as the last
 /// one took: repairs use at most about 2% of the daemon's time.
 const REPAIR_DUTY: u32 = 50;
+/// When live changes could not be applied, a repair follows this soon.
+const RETRY_AFTER_FAILED_APPLY: Duration = Duration::from_secs(5);
 /// Repairs after the router set changes: peers reconnect one by one, and
 /// their storages answer only once they are up.
 const HEAL_REPAIRS: [Duration; 4] = [
@@ -141,7 +145,14 @@ pub async fn run(
                     break;
                 }
                 if let Err(e) = store.apply(&batch).await {
-                    tracing::error!("could not apply {} mesh changes to the index: {e}", batch.len());
+                    // The changes are in the storages; a repair soon brings
+                    // them in (the index may be locked by a `--rebuild`).
+                    tracing::error!(
+                        "could not apply {} mesh changes to the index: {e}; repairing in {:?}",
+                        batch.len(),
+                        RETRY_AFTER_FAILED_APPLY
+                    );
+                    heal_repairs.push(Instant::now() + RETRY_AFTER_FAILED_APPLY);
                 }
                 batch.clear();
             }
