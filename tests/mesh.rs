@@ -938,3 +938,41 @@ fn changes_that_meet_a_locked_index_arrive_by_the_repair_that_follows() {
         == vec![id.clone()]));
     assert!(b.sb.km(&["status"]).ok().contains("mesh"));
 }
+
+#[test]
+fn the_daemon_moves_a_damaged_index_aside_and_rebuilds_it() {
+    let node = Node::new();
+    let daemon = node.serve(&[]);
+    let id = node.sb.save("survives a damaged index damagedindex", &[]);
+    assert_eq!(daemon.stop(), 0);
+
+    let mesh_dir = node.sb.state_dir().join("mesh");
+    for name in ["index.db-wal", "index.db-shm"] {
+        let _ = std::fs::remove_file(mesh_dir.join(name));
+    }
+    std::fs::write(mesh_dir.join("index.db"), "not a database at all").unwrap();
+    // The CLI refuses clearly and changes nothing.
+    let refused = node.sb.km(&["search", "damagedindex"]);
+    assert!(
+        refused.fails_with(1).contains("damaged"),
+        "{}",
+        refused.stderr
+    );
+
+    let _daemon = node.serve(&[]);
+    assert!(eventually(REPLICATE, || node.found("damagedindex") == vec![id.clone()]));
+    let aside: Vec<_> = std::fs::read_dir(&mesh_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("index.db.broken-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(aside[0].path()).unwrap(),
+        "not a database at all"
+    );
+}

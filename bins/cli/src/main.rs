@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    mesh_core::logging::init("warn");
+    // Zenoh's TCP listener warns once at every daemon shutdown that the
+    // runtime is going away; that is expected, not worth a line.
+    mesh_core::logging::init("warn,zenoh_link_tcp=error");
     let cli = args::Cli::parse();
     if cli.command.runs_daemon()
         && let Err(e) = rocksdb_root_in_environment()

@@ -130,9 +130,15 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
     })?;
     tracing::debug!("RocksDB backend: {}", library.display());
     let session = session::start_router(config, &library).await?;
-    let store = MeshStore::with_session(mesh_options, session.clone())
-        .await
-        .context("cannot open the index")?;
+    let store = match MeshStore::with_session(mesh_options, session.clone()).await {
+        Ok(store) => store,
+        Err(e) => {
+            // Close the router first: dropping it mid-flight makes Zenoh
+            // warn about its runtime on the way out.
+            let _ = session.close().await;
+            return Err(anyhow::Error::new(e).context("cannot open the index"));
+        }
+    };
     // Announced once the index is open too, so that the line means ready.
     output::note(format!(
         "kioku-mesh serve: router {} listening on {} (config: {source})",

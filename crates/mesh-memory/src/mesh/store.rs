@@ -127,9 +127,37 @@ impl MeshStore {
         Self::open_inner(options, None).await
     }
 
-    /// Open on an existing session (the daemon's own).
+    /// Open on an existing session (the daemon's own). The index is a copy
+    /// of what the storages hold, so a damaged one is moved aside (to
+    /// `index.db.broken-<time>`) and rebuilt from them.
     pub async fn with_session(options: MeshOptions, session: Session) -> Result<Self> {
-        Self::open_inner(options, Some(session)).await
+        match Self::open_inner(options.clone(), Some(session.clone())).await {
+            // Only the index: a damaged pending queue holds writes that
+            // exist nowhere else, so that error goes to the user as is.
+            Err(MemoryError::Corrupt { path, detail })
+                if options.index_db.as_ref() == Some(&path) =>
+            {
+                let stamp = mesh_core::timestamp::now().replace([':', '.'], "-");
+                let aside = path.with_extension(format!("db.broken-{stamp}"));
+                std::fs::rename(&path, &aside).map_err(|e| MemoryError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("{detail}; moving it aside failed: {e}"),
+                })?;
+                // Its journal belongs to the damaged file, not to the new one.
+                for suffix in ["-wal", "-shm"] {
+                    let mut journal = path.clone().into_os_string();
+                    journal.push(suffix);
+                    let _ = std::fs::remove_file(journal);
+                }
+                tracing::warn!(
+                    "the index {} was damaged ({detail}); moved it to {} and rebuilding it from the storages",
+                    path.display(),
+                    aside.display()
+                );
+                Self::open_inner(options, Some(session)).await
+            }
+            other => other,
+        }
     }
 
     async fn open_inner(options: MeshOptions, session: Option<Session>) -> Result<Self> {
