@@ -13,8 +13,8 @@ pub mod schema;
 use std::path::{Path, PathBuf};
 
 use mesh_core::Observation;
-use sqlx::sqlite::SqlitePool;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteArguments, SqlitePool};
+use sqlx::{Arguments, Row, Sqlite, Transaction};
 
 use crate::db;
 use crate::error::{DbContext, Result};
@@ -184,13 +184,10 @@ impl Index {
     }
 
     async fn fetch_payloads(&self, p: &Plan) -> Result<Vec<String>> {
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(p.sql.clone()));
-        for b in &p.binds {
-            query = match b {
-                Bind::Text(t) => query.bind(t.clone()),
-                Bind::Int(i) => query.bind(*i),
-            };
-        }
+        let query = sqlx::query_scalar_with::<_, String, _>(
+            sqlx::AssertSqlSafe(p.sql.clone()),
+            arguments(&p.binds)?,
+        );
         query.fetch_all(&self.pool).await.ctx("searching the index")
     }
 
@@ -278,13 +275,10 @@ impl Index {
             let sql = format!(
                 "SELECT {column}, COUNT(*) FROM ({inner}) GROUP BY {column} ORDER BY {column}"
             );
-            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
-            for b in &base.binds {
-                query = match b {
-                    Bind::Text(t) => query.bind(t.clone()),
-                    Bind::Int(i) => query.bind(*i),
-                };
-            }
+            let query = sqlx::query_as_with::<_, (String, i64), _>(
+                sqlx::AssertSqlSafe(sql),
+                arguments(&base.binds)?,
+            );
             let rows = query
                 .fetch_all(&self.pool)
                 .await
@@ -319,13 +313,10 @@ impl Index {
             1,
         );
         let sql = format!("SELECT COUNT(*), MAX(created_at) FROM ({inner})");
-        let mut query = sqlx::query_as::<_, (i64, Option<String>)>(sqlx::AssertSqlSafe(sql));
-        for b in &base.binds {
-            query = match b {
-                Bind::Text(t) => query.bind(t.clone()),
-                Bind::Int(i) => query.bind(*i),
-            };
-        }
+        let query = sqlx::query_as_with::<_, (i64, Option<String>), _>(
+            sqlx::AssertSqlSafe(sql),
+            arguments(&base.binds)?,
+        );
         let (n, newest) = query
             .fetch_one(&self.pool)
             .await
@@ -354,15 +345,11 @@ impl Index {
         let sql = format!(
             "SELECT agent_family, SUM(created_at <= ?), SUM(created_at > ?) FROM ({inner}) GROUP BY agent_family ORDER BY agent_family"
         );
-        let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql))
-            .bind(now.to_owned())
-            .bind(now.to_owned());
-        for b in &base.binds {
-            query = match b {
-                Bind::Text(t) => query.bind(t.clone()),
-                Bind::Int(i) => query.bind(*i),
-            };
-        }
+        let now = [Bind::Text(now.to_owned()), Bind::Text(now.to_owned())];
+        let query = sqlx::query_as_with::<_, (String, i64, i64), _>(
+            sqlx::AssertSqlSafe(sql),
+            arguments(now.iter().chain(&base.binds))?,
+        );
         let rows = query
             .fetch_all(&self.pool)
             .await
@@ -510,4 +497,18 @@ fn parse_rows(rows: Vec<String>) -> Vec<Observation> {
             }
         })
         .collect()
+}
+
+/// `binds` as SQLite arguments, in placeholder order.
+fn arguments<'a>(binds: impl IntoIterator<Item = &'a Bind>) -> Result<SqliteArguments> {
+    let mut args = SqliteArguments::default();
+    for b in binds {
+        match b {
+            Bind::Text(t) => args.add(t.clone()),
+            Bind::Int(i) => args.add(*i),
+        }
+        .map_err(sqlx::Error::Encode)
+        .ctx("binding the query's parameters")?;
+    }
+    Ok(args)
 }
