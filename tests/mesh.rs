@@ -929,13 +929,32 @@ fn changes_that_meet_a_locked_index_arrive_by_the_repair_that_follows() {
             .await
             .unwrap();
         let id = hub.sb.save("met a locked index lockedindex", &[]);
-        tokio::time::sleep(Duration::from_secs(7)).await;
+        // A save on B itself goes through; only B's index has to wait.
+        let local = b.sb.km(&[
+            "save",
+            "saved while the index is locked lockedlocal",
+            "--subject",
+            "s",
+            "--summary",
+            "m",
+        ]);
+        assert!(local.ok().starts_with("saved: "), "{}", local.stdout);
+        assert!(
+            local.stderr.contains("cannot show it yet"),
+            "{}",
+            local.stderr
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
         sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
         id
     });
     assert!(eventually(Duration::from_secs(30), || b
         .found("lockedindex")
         == vec![id.clone()]));
+    assert!(eventually(Duration::from_secs(30), || b
+        .found("lockedlocal")
+        .len()
+        == 1));
     assert!(b.sb.km(&["status"]).ok().contains("mesh"));
 }
 

@@ -166,12 +166,17 @@ impl MeshStore {
             None => (db::open_memory_pool().await?, PathBuf::from(":memory:")),
         };
         let index = Index::from_pool(pool, &path);
-        let mut tx = index.begin_write().await?;
-        let state = schema::ensure(&mut tx).await?;
-        schema::ensure_mesh_keys(&mut tx).await?;
-        tx.commit()
-            .await
-            .map_err(|e| db::classify(e, &path, "write"))?;
+        let state = if current(&index).await? {
+            schema::SchemaState::Current
+        } else {
+            let mut tx = index.begin_write().await?;
+            let state = schema::ensure(&mut tx).await?;
+            schema::ensure_mesh_keys(&mut tx).await?;
+            tx.commit()
+                .await
+                .map_err(|e| db::classify(e, &path, "write"))?;
+            state
+        };
         let pending = PendingQueue::open(&options.pending_db).await?;
         let fresh = state == schema::SchemaState::Fresh
             && index
@@ -281,14 +286,22 @@ impl MeshStore {
         payload: &str,
     ) -> Result<PutOutcome> {
         let seq = self.pending.push(key, observation_id, payload).await?;
-        mirror::apply(
+        // From here the write is durable: failing now would make a caller
+        // retry (and save twice) what is already on its way.
+        if let Err(e) = mirror::apply(
             &self.index,
             &[Change::Put {
                 key: key.to_owned(),
                 payload: payload.to_owned(),
             }],
         )
-        .await?;
+        .await
+        {
+            tracing::warn!(
+                "the write is queued, but this host's index cannot show it yet ({e}); \
+                 the daemon's next repair (or `kioku-mesh realign-index`) brings it in"
+            );
+        }
         let failure = self.deliver_once(seq).await;
         if self.pending.contains(seq).await? {
             Ok(PutOutcome::Queued {
@@ -394,6 +407,27 @@ impl MeshStore {
             Err(e) => (false, Some(e.to_string())),
         }
     }
+}
+
+/// Whether the index already has the current schema and the key table: a
+/// read, so that opening (for a search, say) never waits for the write lock
+/// a long `--rebuild` holds.
+async fn current(index: &Index) -> Result<bool> {
+    let mut conn = index
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| db::classify(e, index.path(), "open"))?;
+    if !schema::is_current(&mut conn).await {
+        return Ok(false);
+    }
+    let keys: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mesh_key'",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db::classify(e, index.path(), "open"))?;
+    Ok(keys.is_some())
 }
 
 impl MemoryStore for MeshStore {
