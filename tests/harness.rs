@@ -208,9 +208,9 @@ impl Sandbox {
         self.km(&args)
     }
 
-    /// Save with the required metadata; returns the new id.
-    #[track_caller]
-    pub fn save(&self, content: &str, extra: &[&str]) -> String {
+    /// Save `content` with the required metadata plus `extra`, whatever the
+    /// outcome (saved, queued or refused).
+    pub fn save_run(&self, content: &str, extra: &[&str]) -> Run {
         let mut args = vec![
             "save",
             content,
@@ -220,8 +220,13 @@ impl Sandbox {
             "summary",
         ];
         args.extend_from_slice(extra);
-        let out = self.km(&args);
-        saved_id(out.ok())
+        self.km(&args)
+    }
+
+    /// Save with the required metadata; returns the new id.
+    #[track_caller]
+    pub fn save(&self, content: &str, extra: &[&str]) -> String {
+        saved_id(self.save_run(content, extra).ok())
     }
 
     /// Search with `--format json` and return the parsed documents.

@@ -131,25 +131,11 @@ fn a_save_with_the_daemon_down_is_queued_and_drained_in_order() {
     // pointing the CLI at another host's daemon leaves the draining to it.
     let hub = Node::new();
     let mut node = Node::new();
-    let first = node.sb.km(&[
-        "save",
-        "queued first queuedorder",
-        "--subject",
-        "s",
-        "--summary",
-        "m",
-    ]);
+    let first = node.sb.save_run("queued first queuedorder", &[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(first.stdout.starts_with("queued: "), "{}", first.stdout);
     assert!(first.stderr.contains("pending queue"), "{}", first.stderr);
-    let second = node.sb.km(&[
-        "save",
-        "queued second queuedorder",
-        "--subject",
-        "s",
-        "--summary",
-        "m",
-    ]);
+    let second = node.sb.save_run("queued second queuedorder", &[]);
     assert!(second.stdout.starts_with("queued: "));
     assert_eq!(node.status_count("pending_puts"), 2);
     // Read-your-writes: queued saves are searchable here at once.
@@ -184,14 +170,7 @@ fn a_save_with_the_daemon_down_is_queued_and_drained_in_order() {
     let queued = saved_id(
         &other
             .sb
-            .km(&[
-                "save",
-                "before the daemon nextsave",
-                "--subject",
-                "s",
-                "--summary",
-                "m",
-            ])
+            .save_run("before the daemon nextsave", &[])
             .stdout
             .replace("queued: ", "saved: "),
     );
@@ -315,16 +294,8 @@ fn a_user_scope_stays_on_hosts_that_declare_it() {
     let _b_d = b.serve(&[&hub]);
     let _o_d = other.serve(&[&hub]);
 
-    let out = a.sb.km(&[
-        "save",
-        "alice only privatenote",
-        "--subject",
-        "s",
-        "--summary",
-        "m",
-        "--visibility",
-        "user",
-    ]);
+    let out =
+        a.sb.save_run("alice only privatenote", &["--visibility", "user"]);
     let id = saved_id(out.ok());
     assert!(
         out.stdout.contains("visibility=user/alice"),
@@ -364,14 +335,7 @@ fn kill_9_during_a_save_burst_loses_nothing_reported() {
         let saver = scope.spawn(|| {
             let mut reported = Vec::new();
             for i in 0..60 {
-                let run = a.sb.km(&[
-                    "save",
-                    &format!("burst {i} burstsave"),
-                    "--subject",
-                    "s",
-                    "--summary",
-                    "m",
-                ]);
+                let run = a.sb.save_run(&format!("burst {i} burstsave"), &[]);
                 // Saved or queued both promise the write survives.
                 if run.code == 0 {
                     let line = run.stdout.lines().next().unwrap_or_default().to_owned();
@@ -930,14 +894,8 @@ fn changes_that_meet_a_locked_index_arrive_by_the_repair_that_follows() {
             .unwrap();
         let id = hub.sb.save("met a locked index lockedindex", &[]);
         // A save on B itself goes through; only B's index has to wait.
-        let local = b.sb.km(&[
-            "save",
-            "saved while the index is locked lockedlocal",
-            "--subject",
-            "s",
-            "--summary",
-            "m",
-        ]);
+        let local =
+            b.sb.save_run("saved while the index is locked lockedlocal", &[]);
         assert!(local.ok().starts_with("saved: "), "{}", local.stdout);
         assert!(
             local.stderr.contains("cannot show it yet"),

@@ -21,13 +21,7 @@ fn main() -> ExitCode {
         output::note(format!("error: {e:#}"));
         return ExitCode::from(1);
     }
-    // Zenoh needs a multi-thread runtime; two workers match what a CLI
-    // command can use and cost nothing measurable to start.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match mesh_core::session::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             output::note(format!("error: cannot start the async runtime: {e}"));

@@ -307,6 +307,16 @@ fn json_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
+/// The tokio runtime the binaries run on. Zenoh needs a multi-thread one;
+/// two workers match what a CLI command or the MCP server can use and cost
+/// nothing measurable to start.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
