@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::harness::{Sandbox, eventually, reference_bin, saved_id};
-use crate::mesh::Node;
+use crate::mesh_fixture::Node;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -317,3 +317,201 @@ fn bad_names_and_env_pairs_are_usage_errors() {
     );
     assert!(!s.home().join(".codex").exists());
 }
+
+#[test]
+fn codex_repair_renames_legacy_identity_keys_in_place() {
+    let s = Sandbox::new();
+    let dir = s.home().join(".codex");
+    let path = dir.join("config.toml");
+
+    let no_file = s.km(&["mcp", "install", "--client", "codex-cli", "--repair"]);
+    assert!(
+        no_file.fails_with(1).starts_with(&format!(
+            "error: {} does not exist. Nothing to repair — run `kioku-mesh mcp install --client codex-cli` first.",
+            path.display()
+        )),
+        "{}",
+        no_file.stderr
+    );
+
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&path, "# mine\n[mcp_servers.other]\ncommand = \"o\"\n").unwrap();
+    let absent = s.km(&["mcp", "install", "--client", "codex-cli", "--repair"]);
+    assert!(
+        absent.fails_with(1).contains(&format!(
+            "error: mcp_servers.kioku_mesh not found in {}. Run `kioku-mesh mcp install --client codex-cli` first.",
+            path.display()
+        )),
+        "{}",
+        absent.stderr
+    );
+
+    let before = "# Codex settings\nmodel = \"gpt-5\" # favourite\n\n[mcp_servers.kioku_mesh]\ncommand = \"/opt/km\" # pinned\nstartup_timeout_sec = 20\n\n[mcp_servers.kioku_mesh.env]\nZENOH_CONNECT = \"tcp/10.0.0.5:7447\"\nMESH_MEM_AGENT_FAMILY = \"codex\" # family\n'MESH_MEM_CLIENT_ID' = 'codex-cli'\nMESH_MEM_USER_ID = \"me\"\n\n[mcp_servers.other]\ncommand = \"o\"\nenv = { MESH_MEM_CLIENT_ID = \"x\" }\n";
+    std::fs::write(&path, before).unwrap();
+    let out = s.km(&["mcp", "install", "--client", "codex-cli", "--repair"]);
+    assert_eq!(
+        out.ok(),
+        format!(
+            "repaired identity env for mcp_servers.kioku_mesh in {}\n  MESH_MEM_AGENT_FAMILY -> KIOKU_MESH_AGENT_FAMILY\n  MESH_MEM_CLIENT_ID -> KIOKU_MESH_CLIENT_ID\n",
+            path.display()
+        )
+    );
+    let expected = before
+        .replace(
+            "MESH_MEM_AGENT_FAMILY = \"codex\"",
+            "KIOKU_MESH_AGENT_FAMILY = \"codex\"",
+        )
+        .replace("'MESH_MEM_CLIENT_ID' =", "'KIOKU_MESH_CLIENT_ID' =");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        expected,
+        "only the two key tokens of this entry change; comments, quoting, other keys and tables stay"
+    );
+
+    let again = s.km(&["mcp", "install", "--client", "codex-cli", "--repair"]);
+    assert_eq!(
+        again.ok(),
+        format!(
+            "mcp_servers.kioku_mesh in {} already uses the current KIOKU_MESH_* prefix; nothing to repair.\n",
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+
+    std::fs::write(&path, "[mcp_servers\nbroken = ").unwrap();
+    let bad = s.km(&["mcp", "install", "--client", "codex-cli", "--repair"]);
+    assert!(
+        bad.fails_with(1)
+            .contains(&format!("error: cannot parse {} as TOML", path.display())),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "[mcp_servers\nbroken = "
+    );
+}
+
+#[test]
+fn claude_code_repair_edits_its_json_and_keeps_a_copy() {
+    let s = Sandbox::new();
+    let path = s.home().join(".claude.json");
+
+    let absent = s.km(&["mcp", "install", "--client", "claude-code", "--repair"]);
+    assert!(
+        absent.fails_with(1).contains(&format!(
+            "error: 'kioku_mesh' is not registered in {} (user or local scope) or {} (project scope). Run `kioku-mesh mcp install --client claude-code` first.",
+            path.display(),
+            s.dir.path().join(".mcp.json").display()
+        )),
+        "{}",
+        absent.stderr
+    );
+
+    // Odd spacing, escapes and number spellings survive byte for byte.
+    let before = "{\n  \"numStartups\": 1.50,\n  \"tip\": \"caf\\u00e9 \\/ x\",\n  \"mcpServers\": {\n    \"other\": {\"command\": \"o\", \"env\": {\"MESH_MEM_CLIENT_ID\": \"x\"}},\n    \"kioku_mesh\" : {\"type\": \"stdio\", \"command\": \"/opt/km\", \"args\": [\"a b\"],\n      \"env\": {\"ZENOH_CONNECT\": \"tcp/h:1\", \"MESH_MEM_AGENT_FAMILY\":\"claude\", \"MESH_MEM_CLIENT_ID\" : \"claude-code\"}}\n  }\n}\n";
+    std::fs::write(&path, before).unwrap();
+    let out = s.km(&["mcp", "install", "--client", "claude-code", "--repair"]);
+    let text = out.ok();
+    let prefix = format!(
+        "repaired identity env for 'kioku_mesh' in {} (user scope); previous file kept at {}.bak-",
+        path.display(),
+        path.display()
+    );
+    assert!(text.starts_with(&prefix), "{text}");
+    assert!(
+        text.ends_with(
+            "\n  MESH_MEM_AGENT_FAMILY -> KIOKU_MESH_AGENT_FAMILY\n  MESH_MEM_CLIENT_ID -> KIOKU_MESH_CLIENT_ID\n"
+        ),
+        "{text}"
+    );
+    let expected = before
+        .replace(
+            "\"MESH_MEM_AGENT_FAMILY\":\"claude\"",
+            "\"KIOKU_MESH_AGENT_FAMILY\":\"claude\"",
+        )
+        .replace(
+            "\"MESH_MEM_CLIENT_ID\" : \"claude-code\"",
+            "\"KIOKU_MESH_CLIENT_ID\" : \"claude-code\"",
+        );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+    let kept = backups(&s.home());
+    assert_eq!(kept.len(), 1);
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), before);
+
+    let again = s.km(&["mcp", "install", "--client", "claude-code", "--repair"]);
+    assert_eq!(
+        again.ok(),
+        format!(
+            "'kioku_mesh' in {} (user scope) already uses the current KIOKU_MESH_* prefix; nothing to repair.\n",
+            path.display()
+        )
+    );
+
+    // The same name in the project scope too: refused, nothing written.
+    let project = s.dir.path().join(".mcp.json");
+    let project_text =
+        "{\"mcpServers\": {\"kioku_mesh\": {\"env\": {\"MESH_MEM_CLIENT_ID\": \"p\"}}}}";
+    std::fs::write(&project, project_text).unwrap();
+    let two = s.km(&["mcp", "install", "--client", "claude-code", "--repair"]);
+    assert!(
+        two.fails_with(1)
+            .contains("refusing to repair 'kioku_mesh': it is registered in 2 scopes"),
+        "{}",
+        two.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&project).unwrap(), project_text);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+
+    std::fs::write(&path, "{ \"mcpServers\": ").unwrap();
+    let bad = s.km(&["mcp", "install", "--client", "claude-code", "--repair"]);
+    assert!(
+        bad.fails_with(1)
+            .contains(&format!("error: cannot parse {} as JSON", path.display())),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{ \"mcpServers\": "
+    );
+    assert_eq!(backups(&s.home()).len(), 1, "no copy of a refused file");
+}
+
+#[test]
+fn claude_config_dir_moves_the_file_repair_reads() {
+    let mut s = Sandbox::new();
+    let dir = s.dir.path().join("claude-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    s.set("CLAUDE_CONFIG_DIR", dir.to_str().unwrap());
+    let path = dir.join(".claude.json");
+    std::fs::write(
+        &path,
+        "{\"mcpServers\": {\"km\": {\"env\": {\"MESH_MEM_AGENT_FAMILY\": \"claude\"}}}}",
+    )
+    .unwrap();
+    s.km(&[
+        "mcp",
+        "install",
+        "--client",
+        "claude-code",
+        "--repair",
+        "--name",
+        "km",
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"mcpServers\": {\"km\": {\"env\": {\"KIOKU_MESH_AGENT_FAMILY\": \"claude\"}}}}"
+    );
+}
+
+#[test]
+fn repair_is_for_the_clients_that_had_legacy_keys() {
+    let s = Sandbox::new();
+    assert!(
+        s.km(&["mcp", "install", "--client", "gemini-cli", "--repair"])
+            .fails_with(2)
+            .contains("--repair supports --client claude-code and codex-cli")
+    );
+}

@@ -108,3 +108,31 @@ pub fn put_legacy(sb: &Sandbox, n: usize, term: &str) -> Vec<String> {
         ids
     })
 }
+
+/// Put `n` valid observations containing `term` straight onto `sb`'s
+/// daemon as fast as one client can, without waiting for any storage to
+/// confirm them (a burst, unlike [`seed`]). Returns their ids.
+pub fn put_burst(sb: &Sandbox, n: usize, term: &str) -> Vec<String> {
+    let endpoint = sb.var("ZENOH_CONNECT").expect("ZENOH_CONNECT");
+    runtime().block_on(async {
+        let session = mesh_core::session::open_client(&[endpoint], std::time::Duration::from_secs(5))
+            .await
+            .expect("a client session");
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = mesh_core::Observation::new_id();
+            let payload = format!(
+                r#"{{"observation_id":"{id}","content":"burst {i} {term}","created_at":"2026-11-23T10:00:00.000000Z","agent_family":"claude","client_id":"c","pc_id":"pc","session_id":"s","visibility":"mesh","subject":"burst","summary":"burst {i}"}}"#
+            );
+            session
+                .put(format!("mem/mesh/obs/claude/c/pc/s/{id}"), payload)
+                .await
+                .expect("a put");
+            ids.push(id);
+        }
+        // Flush: a put is sent asynchronously, the session must not close first.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let _ = session.close().await;
+        ids
+    })
+}

@@ -25,14 +25,35 @@ mod interop_local;
 /// The MCP server driven by the official Python and TypeScript SDKs.
 mod mcp;
 
-/// `kioku-mesh mcp install` for every client.
+/// `kioku-mesh mcp install` for every client, and `--repair`.
 mod mcp_install;
+
+/// Reference command-line contracts: `search --limit`, `init --out`, `serve --config`.
+mod cli_compat;
 
 /// Architecture rules checked over `cargo metadata` and the sources.
 mod tidy;
 
-/// Hub and spoke mode with real daemons on loopback.
-mod mesh;
+/// The mesh tests' hosts: a node, and a hub with two spokes.
+mod mesh_fixture;
+
+/// Replication between hosts through one or two hubs.
+mod mesh_replication;
+
+/// Outages: queued saves, a hub away, a partition, kill -9.
+mod mesh_outage;
+
+/// Storage scopes and migrating legacy keys into one.
+mod mesh_scopes;
+
+/// The daemon: stop and restart, garbage, `init`, status and doctor.
+mod mesh_daemon;
+
+/// The index keeper: a locked, a damaged, an overflowing index.
+mod mesh_index;
+
+/// The MCP server in mesh mode.
+mod mesh_mcp;
 
 /// Seeding and wire-level garbage for the mesh tests, through the library.
 mod mesh_seed;

@@ -132,3 +132,67 @@ fn no_catch_all_module_names() {
         }
     }
 }
+
+/// The package of the README's first command (`cargo run ... -p <pkg>` in
+/// its first ```sh block): the one local-mode users build.
+fn readme_first_command_package() -> String {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a ```sh block");
+    let mut words = block.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "-p" {
+            return words.next().expect("-p names a package").to_owned();
+        }
+    }
+    panic!("README's first ```sh block has no `-p <package>`:\n{block}");
+}
+
+/// Local mode builds with a Rust toolchain and a C compiler alone:
+/// nothing the README's first command builds may run bindgen, which needs
+/// libclang. The RocksDB backend lives in mesh-rocksdb-backend, built only
+/// for the daemon (`cargo xtask install`).
+#[test]
+fn first_readme_command_needs_no_libclang() {
+    let package = readme_first_command_package();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // cargo tree resolves features for this package alone (what `cargo run
+    // -p` builds); `cargo metadata` would unify them over the workspace.
+    let out = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}", "-p", &package])
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(package.as_str()),
+        "cargo tree printed no {package}"
+    );
+    for forbidden in ["librocksdb-sys", "bindgen", "clang-sys"] {
+        assert!(
+            !crates.contains(forbidden),
+            "{package} (the README's first command) now builds {forbidden}, which needs \
+             libclang: keep zenoh-backend-rocksdb in crates/rocksdb-backend only"
+        );
+    }
+}

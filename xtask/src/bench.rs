@@ -188,6 +188,10 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "kioku-mesh-mcp",
         "-p",
         "mesh-memory",
+        // The library the mesh benchmark's daemons load from release/deps.
+        "-p",
+        "mesh-rocksdb-backend",
+        "--lib",
         "--bins",
         "--example",
         "seed_corpus",

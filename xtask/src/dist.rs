@@ -7,19 +7,14 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::{cargo, run, workspace};
+use crate::install::{build_release, copy_release};
+use crate::{run, tools, workspace};
 
 pub fn run_dist(_args: &[String]) -> Result<()> {
     let ws = workspace()?;
-    run(cargo().current_dir(&ws.root).args([
-        "build",
-        "--release",
-        "--bins",
-        "-p",
-        "kioku-mesh",
-        "-p",
-        "kioku-mesh-mcp",
-    ]))?;
+    tools::ensure_libclang()
+        .context("the RocksDB backend's build (librocksdb-sys) needs libclang")?;
+    let release = build_release(&ws)?;
     let version = env!("CARGO_PKG_VERSION");
     let target = host_triple()?;
     let name = format!("kioku-mesh-{version}-{target}");
@@ -29,20 +24,12 @@ pub fn run_dist(_args: &[String]) -> Result<()> {
     for dir in ["bin", "completions", "man/man1"] {
         std::fs::create_dir_all(stage.join(dir)).with_context(|| format!("creating {dir}"))?;
     }
-    let release = ws.target.join("release");
-    for bin in ["kioku-mesh", "kioku-mesh-mcp"] {
-        std::fs::copy(release.join(bin), stage.join("bin").join(bin))
-            .with_context(|| format!("copying {bin}"))?;
-    }
-    // The storage manager loads the RocksDB volume from this library; `serve`
+    // The storage manager loads the RocksDB volume from the library; `serve`
     // looks for it beside its executable (docs/adr/0006).
-    let library = newest_backend_library(&release.join("deps"))?;
-    std::fs::copy(
-        &library,
-        stage.join("bin").join("libzenoh_backend_rocksdb.so"),
-    )
-    .with_context(|| format!("copying {}", library.display()))?;
-    let cli = release.join("kioku-mesh");
+    copy_release(&release, &stage.join("bin"))?;
+    let cli = release
+        .path("kioku-mesh")
+        .context("the release build made no kioku-mesh")?;
     for (shell, file) in [
         ("bash", "kioku-mesh.bash"),
         ("zsh", "_kioku-mesh"),
@@ -50,12 +37,12 @@ pub fn run_dist(_args: &[String]) -> Result<()> {
         ("elvish", "kioku-mesh.elv"),
         ("powershell", "_kioku-mesh.ps1"),
     ] {
-        let out = capture(Command::new(&cli).args(["completions", shell]))?;
+        let out = capture(Command::new(cli).args(["completions", shell]))?;
         std::fs::write(stage.join("completions").join(file), out)?;
     }
     std::fs::write(
         stage.join("man/man1/kioku-mesh.1"),
-        capture(Command::new(&cli).arg("manpage"))?,
+        capture(Command::new(cli).arg("manpage"))?,
     )?;
     std::fs::copy(ws.root.join("README.md"), stage.join("README.md"))?;
     let archive = dist.join(format!("{name}.tar.gz"));
@@ -70,23 +57,6 @@ pub fn run_dist(_args: &[String]) -> Result<()> {
     std::fs::write(&sums, &line)?;
     println!("{}\n{}", archive.display(), line.trim_end());
     Ok(())
-}
-
-/// The RocksDB backend library cargo built (named with a hash in `deps/`).
-fn newest_backend_library(deps: &Path) -> Result<std::path::PathBuf> {
-    let mut found: Vec<(std::time::SystemTime, std::path::PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(deps).with_context(|| format!("reading {}", deps.display()))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("libzenoh_backend_rocksdb") && name.ends_with(".so") {
-            found.push((entry.metadata()?.modified()?, entry.path()));
-        }
-    }
-    found
-        .into_iter()
-        .max()
-        .map(|(_, path)| path)
-        .with_context(|| format!("no libzenoh_backend_rocksdb*.so in {}", deps.display()))
 }
 
 fn capture(cmd: &mut Command) -> Result<Vec<u8>> {

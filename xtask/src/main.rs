@@ -1,8 +1,10 @@
 //! `cargo xtask`: test orchestration, benchmarks and release archives.
 //!
-//! - `cargo xtask test` installs what the tests need (the Python reference
-//!   in its own virtual environment), builds the binaries and runs every
-//!   test of the workspace;
+//! - `cargo xtask test` runs the preflight (finds or installs libclang and
+//!   the test tools, one line each), builds the binaries and the RocksDB
+//!   backend library, and runs every test of the workspace;
+//! - `cargo xtask install` builds the release binaries and the backend
+//!   library and copies them into `~/.cargo/bin` (or `--root DIR`);
 //! - `cargo xtask bench` runs the criterion benchmarks and times whole
 //!   commands against the Python reference;
 //! - `cargo xtask dist` builds release archives with checksums.
@@ -10,12 +12,34 @@
 mod bench;
 mod bench_mesh;
 mod dist;
+mod install;
+mod preflight;
 mod tools;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test [--quick] [-- <cargo test args>]  preflight, fmt, clippy, build, run every test
+                                         (--quick skips fmt and clippy)
+  install [--root DIR]                   build kioku-mesh, kioku-mesh-mcp and the RocksDB
+                                         library `serve` loads; copy them into DIR
+                                         (default $CARGO_HOME/bin)
+  bench [--quick]                        criterion benches and whole-command timings
+  dist                                   release archives with checksums and completions
+  tools                                  the preflight only
+
+The preflight (test, bench, tools) finds or installs, one line each:
+libclang (apt-get install clang libclang-dev when missing; install and
+dist do this step only), python3 with venv, node and npm, the Python
+reference kioku-mesh==1.2.0 and mcp==2.3.0 (pip, in a venv), the
+TypeScript MCP SDK (npm) and zenohd 1.10.2 (cargo install); all but
+libclang under <target>/test-tools.";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,17 +50,11 @@ fn main() -> Result<()> {
         "test" => test(rest),
         "bench" => bench::run_bench(rest),
         "dist" => dist::run_dist(rest),
+        "install" => install::run_install(rest),
         "tools" => tools::ensure_all().map(|_| ()),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <task>\n\n\
-                 tasks:\n  \
-                 test [--quick] [-- <cargo test args>]   install test tools, lint, build, run all tests\n  \
-                 bench [--quick]                         criterion benches and whole-command timings\n  \
-                 dist                                    release archives with checksums and completions\n  \
-                 tools                                   install the test tools only"
-            );
-            if task == "help" {
+            eprintln!("{USAGE}");
+            if ["help", "-h", "--help"].contains(&task) {
                 Ok(())
             } else {
                 bail!("unknown task '{task}'")
@@ -104,9 +122,11 @@ fn test(args: &[String]) -> Result<()> {
             "warnings",
         ]))?;
     }
-    run(cargo()
-        .current_dir(&ws.root)
-        .args(["build", "--workspace", "--bins"]))?;
+    // Every library and binary, not `--bins`: mesh-rocksdb-backend has no
+    // binary, and building its library is what makes the RocksDB backend
+    // library (target/debug/deps/libzenoh_backend_rocksdb-*.so) that the
+    // mesh tests' daemons load. One cargo run keeps zenoh's features alike.
+    run(cargo().current_dir(&ws.root).args(["build", "--workspace"]))?;
     let mut cmd = cargo();
     cmd.current_dir(&ws.root)
         .args(["test", "--workspace"])
@@ -115,4 +135,36 @@ fn test(args: &[String]) -> Result<()> {
         .env("KIOKU_MESH_REQUIRE_REFERENCE", "1");
     tools.export(&mut cmd);
     run(&mut cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The usage text and the README's "Two commands" name the versions the
+    /// preflight really installs.
+    #[test]
+    fn usage_and_readme_name_the_installed_versions() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        let two_commands = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Two commands"))
+            .unwrap();
+        let sdk_version = tools::TS_MCP_SDK.rsplit_once('@').unwrap();
+        for wanted in [tools::REFERENCE, tools::PYTHON_MCP_SDK, tools::ZENOHD] {
+            assert!(USAGE.contains(wanted), "usage lacks {wanted}");
+            assert!(two_commands.contains(wanted), "README lacks {wanted}");
+        }
+        assert!(
+            two_commands.contains(sdk_version.0),
+            "README lacks {}",
+            sdk_version.0
+        );
+        for wanted in ["clang", "libclang-dev", "cargo xtask install"] {
+            assert!(two_commands.contains(wanted), "README lacks {wanted}");
+        }
+    }
 }

@@ -1,14 +1,18 @@
-//! Installing what the tests need, into the target directory so that CI
-//! keeps it between runs: the Python reference kioku-mesh 1.2.0 and the
-//! official Python MCP SDK in their own virtual environment, the official
-//! TypeScript MCP SDK in a node_modules of its own, and Zenoh's zenohd.
+//! The preflight: find or install what the build and the tests need, one
+//! `preflight:` line each. libclang comes from apt (librocksdb-sys runs
+//! bindgen); the test tools go into the target directory so that CI keeps
+//! them between runs: the Python reference kioku-mesh 1.2.0 and the official
+//! Python MCP SDK in their own virtual environment, the official TypeScript
+//! MCP SDK in a node_modules of its own, and Zenoh's zenohd. Detection is in
+//! `preflight.rs`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
-use crate::{run, workspace};
+use crate::preflight::{self, LibclangSearch, line};
+use crate::workspace;
 
 /// The reference version the tests compare against.
 pub const REFERENCE: &str = "kioku-mesh==1.2.0";
@@ -19,6 +23,11 @@ pub const TS_MCP_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
 /// Zenoh's stock router, same version as our zenoh: the tests check that it
 /// runs the hub config `init` writes and routes between our daemons.
 pub const ZENOHD: &str = "1.10.2";
+
+/// Debian packages the RocksDB backend's build needs: librocksdb-sys
+/// generates its bindings with bindgen, which loads libclang and reads
+/// clang's own headers.
+const SYSTEM_PACKAGES: &[&str] = &["clang", "libclang-dev"];
 
 /// Paths of installed tools, exported to the tests as environment variables.
 pub struct Tools {
@@ -45,167 +54,412 @@ impl Tools {
     }
 }
 
-/// Debian packages the build needs: librocksdb-sys generates its bindings
-/// with bindgen, which loads libclang.
-const SYSTEM_PACKAGES: &[&str] = &["clang", "libclang-dev"];
+fn report(label: &str, status: &str) {
+    eprintln!("{}", line(label, status));
+}
 
-/// Install every tool if missing; cheap when already present.
+/// Report `label` missing with the fix, and return that as the error.
+fn missing(label: &str, fix: &str) -> anyhow::Error {
+    report(label, &format!("missing: {fix}"));
+    anyhow!("{label} missing: {fix}")
+}
+
+/// Find or install everything; cheap when all is present. Reports every
+/// tool before failing, so one run lists every fix.
 pub fn ensure_all() -> Result<Tools> {
-    ensure_system_packages()?;
     let ws = workspace()?;
     let root = ws.target.join("test-tools");
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let python_venv = ensure_python_venv(&root.join("py"), &[REFERENCE, PYTHON_MCP_SDK])?;
-    let node_modules = ensure_node_packages(&root.join("node"), &[TS_MCP_SDK])?;
-    let zenohd = ensure_zenohd(&root.join("zenohd"), &ws.target.join("zenohd-build"))?;
+    let mut failed: Vec<String> = Vec::new();
+    let mut note = |result: Result<()>| {
+        if let Err(e) = result {
+            failed.push(format!("{e:#}"));
+        }
+    };
+
+    note(ensure_libclang());
+    let python = find_python();
+    let node = find_node();
+    let venv = root.join("py");
+    note(report_python(&python, &venv));
+    note(report_node(&node));
+    note(ensure_python_packages(&python, &venv));
+    let node_modules = root.join("node/node_modules");
+    note(ensure_node_package(&node, &root.join("node")));
+    let zenohd = root.join("zenohd");
+    note(ensure_zenohd(&zenohd, &ws.target.join("zenohd-build")));
+
+    if !failed.is_empty() {
+        bail!(
+            "preflight: {} missing; fix and run again:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        );
+    }
     Ok(Tools {
-        python_venv,
+        python_venv: venv,
         node_modules,
-        zenohd,
+        zenohd: zenohd.join("bin/zenohd"),
     })
 }
 
-/// `cargo install zenohd` (a debug build: about 3 minutes here, once) into
-/// `root`, building in a target directory of its own so that its zenoh
-/// features never mix with ours.
-fn ensure_zenohd(root: &Path, target: &Path) -> Result<PathBuf> {
-    let bin = root.join("bin/zenohd");
-    let stamp = root.join(".kioku-installed");
-    if bin.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == ZENOHD) {
-        return Ok(bin);
-    }
-    run(crate::cargo()
-        .args([
-            "install",
-            "zenohd",
-            "--debug",
-            "--version",
-            ZENOHD,
-            "--root",
-        ])
-        .arg(root)
-        .env("CARGO_TARGET_DIR", target))
-    .context("installing zenohd for the stock-router test")?;
-    std::fs::write(&stamp, ZENOHD).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(bin)
-}
-
-fn ensure_python_venv(venv: &Path, packages: &[&str]) -> Result<PathBuf> {
-    let stamp = venv.join(".kioku-installed");
-    let wanted = packages.join("\n");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
-        return Ok(venv.to_path_buf());
-    }
-    let python = find_python()?;
-    if !venv.join("bin/python").exists() {
-        run(Command::new(&python).args(["-m", "venv"]).arg(venv))?;
-    }
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(packages))?;
-    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(venv.to_path_buf())
-}
-
-fn ensure_node_packages(prefix: &Path, packages: &[&str]) -> Result<PathBuf> {
-    let modules = prefix.join("node_modules");
-    let stamp = prefix.join(".kioku-installed");
-    let wanted = packages.join("\n");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && modules.exists() {
-        return Ok(modules);
-    }
-    std::fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
-    run(Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-        .arg(prefix)
-        .args(packages))
-    .context("installing the TypeScript MCP SDK (needs Node.js and npm)")?;
-    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(modules)
-}
-
-fn find_python() -> Result<String> {
-    for candidate in ["python3.11", "python3", "python"] {
-        if Command::new(candidate)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return Ok(candidate.to_owned());
-        }
-    }
-    bail!("no python3 found: install Python 3.10+ (the tests compare against the Python reference)")
-}
-
-/// Install the build's system packages with apt when libclang is missing.
-pub fn ensure_system_packages() -> Result<()> {
-    if libclang_present() {
+/// Find libclang where bindgen looks; install clang and libclang-dev with
+/// apt-get (through sudo when not root) when it is missing.
+pub fn ensure_libclang() -> Result<()> {
+    const LABEL: &str = "libclang";
+    let search = LibclangSearch::from_env();
+    if let Some(path) = preflight::find_libclang(&search) {
+        report(LABEL, &format!("found {}", path.display()));
         return Ok(());
     }
-    eprintln!(
-        "libclang is missing (librocksdb-sys needs it); installing {}",
-        SYSTEM_PACKAGES.join(" ")
+    if let Some(dir) = &search.libclang_path {
+        // bindgen searches only there; installing packages would not help.
+        return Err(missing(
+            LABEL,
+            &format!(
+                "LIBCLANG_PATH={} holds no libclang.so: point it at the directory holding \
+                 libclang.so (or libclang-<N>.so), or unset it",
+                dir.display()
+            ),
+        ));
+    }
+    let packages = SYSTEM_PACKAGES.join(" ");
+    if !command_works("apt-get", &["--version"]) {
+        return Err(missing(
+            LABEL,
+            &format!(
+                "install clang and libclang (Debian/Ubuntu: {packages}) with your package \
+                 manager, or set LIBCLANG_PATH to the directory holding libclang.so"
+            ),
+        ));
+    }
+    let root = is_root();
+    if !root && !command_works("sudo", &["--version"]) {
+        return Err(missing(
+            LABEL,
+            &format!("run `apt-get install {packages}` as root (no sudo here)"),
+        ));
+    }
+    report(
+        LABEL,
+        &format!("missing; installing {packages} with apt-get"),
     );
-    let is_root = std::fs::read_to_string("/proc/self/status")
+    if let Err(e) = apt_install(root, SYSTEM_PACKAGES) {
+        return Err(missing(
+            LABEL,
+            &format!("{e:#}\nrun `sudo apt-get install {packages}` yourself"),
+        ));
+    }
+    match preflight::find_libclang(&LibclangSearch::from_env()) {
+        Some(path) => {
+            report(LABEL, &format!("installed {}", path.display()));
+            Ok(())
+        }
+        None => Err(missing(
+            LABEL,
+            &format!(
+                "still not found after installing {packages}: set LIBCLANG_PATH to the \
+                 directory holding libclang.so"
+            ),
+        )),
+    }
+}
+
+/// `apt-get install` quietly, updating the package lists first when there
+/// are none, or when the install fails on stale ones.
+fn apt_install(root: bool, packages: &[&str]) -> Result<()> {
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            // sudo drops the environment; `env` sets the frontend again.
+            let mut c = Command::new("sudo");
+            c.args(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive")
+            .arg("-qq")
+            .args(args);
+        cmd
+    };
+    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
+    install.args(packages);
+    let mut update = apt(&["update"]);
+    if preflight::apt_lists_empty(Path::new("/var/lib/apt/lists")) {
+        run_quiet(&mut update)?;
+        return run_quiet(&mut install);
+    }
+    if run_quiet(&mut install).is_err() {
+        run_quiet(&mut update)?;
+        run_quiet(&mut install)?;
+    }
+    Ok(())
+}
+
+/// Run `cmd` with its output captured; the output is the error's text when
+/// it fails. Stdin stays the terminal's, for a sudo password.
+fn run_quiet(cmd: &mut Command) -> Result<()> {
+    let out = cmd
+        .stdin(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {}", crate::describe(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed with {}:\n{}{}",
+            crate::describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn command_works(program: &str, args: &[&str]) -> bool {
+    command_output(program, args).is_some()
+}
+
+/// The first line of a command's stdout, when it ran and succeeded.
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let text = if text.trim().is_empty() {
+            String::from_utf8_lossy(&out.stderr)
+        } else {
+            text
+        };
+        text.lines().next().unwrap_or("").trim().to_owned()
+    })
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("Uid:"))
                 .map(|u| u.split_whitespace().next() == Some("0"))
         })
-        .unwrap_or(false);
-    let apt = |args: &[&str]| {
-        let mut cmd = if is_root {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        };
-        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
-        cmd
-    };
-    let mut install: Vec<&str> = vec!["install", "-y", "--no-install-recommends"];
-    install.extend_from_slice(SYSTEM_PACKAGES);
-    if run(&mut apt(&install)).is_err() {
-        run(&mut apt(&["update"]))?;
-        run(&mut apt(&install))?;
-    }
-    if !libclang_present() {
-        bail!(
-            "libclang is still missing after installing {}; install it and set LIBCLANG_PATH",
-            SYSTEM_PACKAGES.join(" ")
-        );
-    }
-    Ok(())
+        .unwrap_or(false)
 }
 
-/// True when bindgen will find a libclang shared library.
-fn libclang_present() -> bool {
-    if std::env::var_os("LIBCLANG_PATH").is_some_and(|dir| has_libclang(Path::new(&dir))) {
-        return true;
+/// A Python interpreter on PATH and whether it can create a venv.
+struct Python {
+    command: String,
+    version: String,
+    venv: bool,
+}
+
+fn find_python() -> Option<Python> {
+    ["python3.11", "python3", "python"]
+        .into_iter()
+        .find_map(|c| {
+            let version = command_output(c, &["--version"])?;
+            // Debian splits `ensurepip` (which venv needs) into python3-venv.
+            let venv = command_works(c, &["-c", "import venv, ensurepip"]);
+            Some(Python {
+                command: c.to_owned(),
+                version,
+                venv,
+            })
+        })
+}
+
+const PYTHON_FIX: &str = "install Python 3.10+ with its venv module \
+                          (Debian/Ubuntu: sudo apt-get install python3 python3-venv)";
+
+fn report_python(python: &Option<Python>, venv: &Path) -> Result<()> {
+    const LABEL: &str = "python3+venv";
+    let ready = [REFERENCE, PYTHON_MCP_SDK]
+        .iter()
+        .all(|spec| preflight::venv_package(venv, spec).is_some());
+    match python {
+        Some(p) if p.venv => {
+            report(LABEL, &format!("found {} ({})", p.command, p.version));
+            Ok(())
+        }
+        // The venv the tests use is complete: nothing to create.
+        _ if ready => {
+            report(LABEL, &format!("not needed: {} is ready", venv.display()));
+            Ok(())
+        }
+        Some(p) => Err(missing(
+            LABEL,
+            &format!(
+                "{} ({}) has no venv module: install it (Debian/Ubuntu: sudo apt-get install python3-venv)",
+                p.command, p.version
+            ),
+        )),
+        None => Err(missing(LABEL, PYTHON_FIX)),
     }
-    let mut dirs: Vec<PathBuf> = vec![
-        PathBuf::from("/usr/lib/x86_64-linux-gnu"),
-        PathBuf::from("/usr/lib/aarch64-linux-gnu"),
-        PathBuf::from("/usr/lib64"),
-        PathBuf::from("/usr/lib"),
-    ];
-    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with("llvm-") {
-                dirs.push(e.path().join("lib"));
+}
+
+/// Node.js and npm versions, when on PATH.
+struct Node {
+    node: Option<String>,
+    npm: Option<String>,
+}
+
+fn find_node() -> Node {
+    Node {
+        node: command_output("node", &["--version"]),
+        npm: command_output("npm", &["--version"]),
+    }
+}
+
+const NODE_FIX: &str = "install Node.js 18+ with npm (https://nodejs.org, or your \
+                        distribution's nodejs and npm packages)";
+
+fn report_node(node: &Node) -> Result<()> {
+    const LABEL: &str = "node+npm";
+    match (&node.node, &node.npm) {
+        (Some(n), Some(m)) => {
+            report(LABEL, &format!("found node {n}, npm {m}"));
+            Ok(())
+        }
+        // The MCP tests run node; npm is only for installing the SDK.
+        (Some(n), None) => {
+            report(LABEL, &format!("found node {n}; npm missing"));
+            Ok(())
+        }
+        (None, _) => Err(missing(LABEL, NODE_FIX)),
+    }
+}
+
+/// The reference and the Python MCP SDK, each reported on its own line,
+/// pip-installed together into `venv` when either is missing.
+fn ensure_python_packages(python: &Option<Python>, venv: &Path) -> Result<()> {
+    let packages = [("py reference", REFERENCE), ("py MCP SDK", PYTHON_MCP_SDK)];
+    let present = |spec: &str| preflight::venv_package(venv, spec).is_some();
+    let absent: Vec<&str> = packages
+        .iter()
+        .filter(|(_, spec)| !present(spec))
+        .map(|(_, spec)| *spec)
+        .collect();
+    let install = match python {
+        Some(p) if p.venv && !absent.is_empty() => {
+            for (label, spec) in packages.iter().filter(|(_, s)| absent.contains(s)) {
+                report(
+                    label,
+                    &format!(
+                        "missing; installing {spec} with pip into {}",
+                        venv.display()
+                    ),
+                );
             }
+            pip_install(&p.command, venv, &packages.map(|(_, s)| s)).err()
+        }
+        _ => None,
+    };
+    let mut result = Ok(());
+    for (label, spec) in packages {
+        if !present(spec) {
+            let fix = install.as_ref().map_or_else(
+                || format!("{spec}: needs python3 with venv (above)"),
+                |e| format!("{spec}: {e:#}"),
+            );
+            result = Err(missing(label, &fix));
+        } else if absent.contains(&spec) {
+            report(label, &format!("installed {spec} in {}", venv.display()));
+        } else {
+            report(label, &format!("found {spec} in {}", venv.display()));
         }
     }
-    dirs.iter().any(|d| has_libclang(d))
+    result
 }
 
-fn has_libclang(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            e.file_name().to_string_lossy().starts_with("libclang")
-                && e.file_name().to_string_lossy().contains(".so")
-        })
-    })
+fn pip_install(python: &str, venv: &Path, packages: &[&str]) -> Result<()> {
+    if !venv.join("bin/python").exists() {
+        run_quiet(Command::new(python).args(["-m", "venv"]).arg(venv))?;
+    }
+    run_quiet(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages),
+    )
+}
+
+/// The TypeScript MCP SDK, npm-installed under `prefix` when missing.
+fn ensure_node_package(node: &Node, prefix: &Path) -> Result<()> {
+    const LABEL: &str = "ts MCP SDK";
+    let modules = prefix.join("node_modules");
+    if preflight::node_package(&modules, TS_MCP_SDK).is_some() {
+        report(
+            LABEL,
+            &format!("found {TS_MCP_SDK} in {}", modules.display()),
+        );
+        return Ok(());
+    }
+    if node.npm.is_none() {
+        return Err(missing(LABEL, &format!("{TS_MCP_SDK}: {NODE_FIX}")));
+    }
+    report(LABEL, &format!("missing; installing {TS_MCP_SDK} with npm"));
+    std::fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
+    let installed = run_quiet(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(prefix)
+            .arg(TS_MCP_SDK),
+    );
+    match (installed, preflight::node_package(&modules, TS_MCP_SDK)) {
+        (Ok(()), Some(_)) => {
+            report(
+                LABEL,
+                &format!("installed {TS_MCP_SDK} in {}", modules.display()),
+            );
+            Ok(())
+        }
+        (Err(e), _) => Err(missing(LABEL, &format!("{e:#}"))),
+        (Ok(()), None) => Err(missing(
+            LABEL,
+            &format!("npm installed no {TS_MCP_SDK} under {}", modules.display()),
+        )),
+    }
+}
+
+/// `cargo install zenohd` (a debug build: about 3 minutes here, once) into
+/// `root`, building in a target directory of its own so that its zenoh
+/// features never mix with ours.
+fn ensure_zenohd(root: &Path, target: &Path) -> Result<()> {
+    const LABEL: &str = "zenohd";
+    if let Some(bin) = preflight::zenohd_installed(root, ZENOHD) {
+        report(LABEL, &format!("found {ZENOHD} at {}", bin.display()));
+        return Ok(());
+    }
+    report(
+        LABEL,
+        &format!("missing; installing {ZENOHD} with cargo install (a few minutes, once)"),
+    );
+    // cargo's own progress stays visible: this is the long one.
+    let installed = crate::run(
+        crate::cargo()
+            .args([
+                "install",
+                "zenohd",
+                "--debug",
+                "--version",
+                ZENOHD,
+                "--root",
+            ])
+            .arg(root)
+            .env("CARGO_TARGET_DIR", target),
+    );
+    if let Err(e) = installed {
+        return Err(missing(LABEL, &format!("{e:#}")));
+    }
+    let stamp = root.join(preflight::STAMP);
+    std::fs::write(&stamp, ZENOHD).with_context(|| format!("writing {}", stamp.display()))?;
+    report(
+        LABEL,
+        &format!(
+            "installed {ZENOHD} at {}",
+            root.join("bin/zenohd").display()
+        ),
+    );
+    Ok(())
 }

@@ -97,7 +97,7 @@ pub struct McpInstallArgs {
     #[arg(long, value_enum)]
     pub client: ClientArg,
     /// Name the client lists the server under.
-    #[arg(long, default_value = "kioku_mesh")]
+    #[arg(long, default_value = crate::setup::mcp_clients::DEFAULT_NAME)]
     pub name: String,
     /// Extra environment variable for the server (repeatable); overrides the defaults.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
@@ -108,6 +108,11 @@ pub struct McpInstallArgs {
     /// Print the command or configuration instead of registering.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Rename only the retired MESH_MEM_* identity env keys of an existing
+    /// registration to KIOKU_MESH_*, leaving everything else untouched.
+    /// Ignores --force/--env/--dry-run.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]
@@ -127,15 +132,15 @@ pub enum MemoryTypeArg {
     Summary,
 }
 
-impl MemoryTypeArg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bug => "bug",
-            Self::Config => "config",
-            Self::Decision => "decision",
-            Self::Note => "note",
-            Self::Pattern => "pattern",
-            Self::Summary => "summary",
+impl From<MemoryTypeArg> for mesh_core::MemoryType {
+    fn from(arg: MemoryTypeArg) -> Self {
+        match arg {
+            MemoryTypeArg::Bug => Self::Bug,
+            MemoryTypeArg::Config => Self::Config,
+            MemoryTypeArg::Decision => Self::Decision,
+            MemoryTypeArg::Note => Self::Note,
+            MemoryTypeArg::Pattern => Self::Pattern,
+            MemoryTypeArg::Summary => Self::Summary,
         }
     }
 }
@@ -214,9 +219,9 @@ pub struct SearchArgs {
     /// Limit to this ISO 8601 timestamp and later.
     #[arg(long, default_value = "")]
     pub since: String,
-    /// Max results.
-    #[arg(short = 'n', long, default_value_t = 50)]
-    pub limit: usize,
+    /// Max results (0 or less means 1).
+    #[arg(short = 'n', long, default_value_t = 50, allow_negative_numbers = true)]
+    pub limit: i64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -378,6 +383,10 @@ pub struct InitArgs {
     /// Also write a systemd user unit that runs `kioku-mesh serve`.
     #[arg(long = "install-systemd")]
     pub install_systemd: bool,
+    /// Write the daemon configuration here instead of ~/.config/kioku-mesh/zenohd.json5
+    /// (run it with `kioku-mesh serve --config PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +398,10 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Daemon configuration to run instead of ~/.config/kioku-mesh/zenohd.json5
+    /// (for example one written with `kioku-mesh init --out PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
     /// Listen endpoint, replacing the configured ones (repeatable).
     #[arg(long, value_name = "ENDPOINT")]
     pub listen: Vec<String>,

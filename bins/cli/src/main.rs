@@ -5,16 +5,19 @@ mod args;
 mod commands;
 mod format;
 mod output;
+mod setup;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Zenoh's TCP listener warns once at every daemon shutdown that the
-    // runtime is going away; that is expected, not worth a line.
-    mesh_core::logging::init("warn,zenoh_link_tcp=error");
     let cli = args::Cli::parse();
+    mesh_core::logging::init(if cli.command.runs_daemon() {
+        mesh_core::logging::DAEMON_FILTER
+    } else {
+        mesh_core::logging::CLIENT_FILTER
+    });
     if cli.command.runs_daemon()
         && let Err(e) = rocksdb_root_in_environment()
     {

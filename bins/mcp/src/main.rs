@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mesh_core::Environment;
-use mesh_memory::MemoryStore;
 use rmcp::ServiceExt;
 
 const TTY_USAGE: &str = "\
@@ -37,7 +36,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 
 fn main() -> ExitCode {
     // Install our stderr subscriber before anything else can log to stdout.
-    mesh_core::logging::init("warn");
+    mesh_core::logging::init(mesh_core::logging::CLIENT_FILTER);
     let env = Environment::from_process();
     if std::io::stdin().is_terminal() && env.raw_var("KIOKU_MESH_MCP_ALLOW_TTY") != Some("1") {
         eprintln!("{TTY_USAGE}");
@@ -75,22 +74,12 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Merge the full-text index in idle time: each save adds a segment, and a
-/// query reads every segment.
+/// Idle-time upkeep on a timer; the policy is the library's.
 async fn maintain(memory: Arc<mesh_memory::Memory<mesh_memory::AnyStore>>) {
     let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let index = memory.store().index();
-        match index.fts_segments().await {
-            Ok(n) if n > 2 => {
-                if let Err(e) = index.optimize().await {
-                    tracing::warn!("merging the search index failed: {e}");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::debug!("cannot read the search index state: {e}"),
-        }
+        memory.maintain().await;
     }
 }

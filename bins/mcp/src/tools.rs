@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use mesh_core::{MemoryType, Observation, timestamp};
+use mesh_core::{MemoryType, Observation, Visibility, timestamp};
 use mesh_memory::activity::format_age;
 use mesh_memory::query::MAX_SEARCH;
+use mesh_memory::view::{self, Origin};
 use mesh_memory::{
-    AnyStore, Inspected, Memory, MemoryError, MemoryStore, PutOutcome, SaveRequest, SearchMode,
-    SearchQuery,
+    AnyStore, Memory, MemoryError, MemoryStore, PutOutcome, SaveRequest, SearchMode, SearchQuery,
 };
 use serde_json::{Map, Value, json};
 
@@ -59,48 +59,31 @@ fn limit(value: i64, max: usize) -> usize {
     usize::try_from(value.max(1)).unwrap_or(1).min(max)
 }
 
-fn or_dash(value: &str) -> &str {
-    if value.is_empty() { "-" } else { value }
-}
-
-fn list_or_dash(values: &[String]) -> String {
-    if values.is_empty() {
-        "-".to_owned()
-    } else {
-        values.join(", ")
-    }
-}
-
-fn head(s: &str, n: usize) -> &str {
-    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
-}
-
 impl Tools {
     /// Tools over `memory`.
     pub fn new(memory: Arc<Memory<AnyStore>>) -> Self {
         Self { memory }
     }
 
-    /// `this pc`, `other pc` or `unknown pc`.
-    fn origin(&self, obs: &Observation) -> &'static str {
-        if obs.pc_id.is_empty() {
-            return "unknown pc";
-        }
-        match self.memory.identity() {
-            Ok(me) if me.pc_id == obs.pc_id => "this pc",
-            _ => "other pc",
-        }
+    /// Where `obs` was saved, relative to this host.
+    fn origin(&self, obs: &Observation) -> Origin {
+        let me = self.memory.identity().ok().map(|id| id.pc_id.as_str());
+        Origin::of(obs, me)
     }
 
     pub async fn save_observation(&self, p: SaveObservation) -> Reply {
-        if MemoryType::parse(&p.memory_type).is_none() {
+        let Some(memory_type) = MemoryType::parse(&p.memory_type) else {
             let names: Vec<&str> = MemoryType::ALL.iter().map(|t| t.as_str()).collect();
             return Reply::Text(format!(
                 "memory_type must be one of {}. got: '{}'",
                 python_list(&names),
                 p.memory_type
             ));
-        }
+        };
+        let visibility = match Visibility::requested(&p.visibility) {
+            Ok(v) => v,
+            Err(e) => return Reply::Text(e.to_string()),
+        };
         let supersedes_given = p.supersedes.as_ref().is_some_and(|s| !s.is_empty());
         let req = SaveRequest {
             content: p.content,
@@ -108,13 +91,13 @@ impl Tools {
             summary: p.summary,
             project: p.project,
             tags: p.tags.unwrap_or_default(),
-            memory_type: p.memory_type,
+            memory_type,
             importance: p.importance,
             source_files: p.source_files.unwrap_or_default(),
             references: p.references.unwrap_or_default(),
             supersedes: p.supersedes.unwrap_or_default(),
-            visibility: p.visibility,
-            expires_at: p.expires_at,
+            visibility,
+            expires_at: Some(p.expires_at).filter(|e| !e.trim().is_empty()),
             ttl_sec: p.ttl_sec,
             refuse_tool_call_fragments: true,
         };
@@ -161,7 +144,7 @@ impl Tools {
                 .map(|c| {
                     let mut m = Map::new();
                     m.insert("observation_id".into(), json!(c.observation_id));
-                    m.insert("created_at".into(), json!(head(&c.created_at, 10)));
+                    m.insert("created_at".into(), json!(view::head(&c.created_at, 10)));
                     m.insert(
                         "summary".into(),
                         json!(if c.summary.is_empty() {
@@ -176,49 +159,6 @@ impl Tools {
             out.insert("supersede_candidates".into(), Value::Array(candidates));
         }
         Reply::Text(mesh_core::json_text::to_string(&Value::Object(out)))
-    }
-
-    fn search_entry(&self, obs: &Observation) -> String {
-        let body = if obs.summary.is_empty() {
-            head(&obs.content, 80)
-        } else {
-            &obs.summary
-        };
-        let subject = if obs.subject.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", obs.subject)
-        };
-        let project = if obs.project.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", obs.project)
-        };
-        let refs = if obs.references.is_empty() {
-            String::new()
-        } else {
-            format!(" (refs: {})", obs.references.join(", "))
-        };
-        let note = self.origin(obs);
-        let origin = if note == "this pc" {
-            String::new()
-        } else {
-            format!(
-                " [origin: {}, {note}]",
-                if obs.client_id.is_empty() {
-                    "?"
-                } else {
-                    &obs.client_id
-                }
-            )
-        };
-        format!(
-            "[{}][{}] {}{project}{subject}{refs}{origin}\n{body} <id={}>",
-            obs.memory_type,
-            obs.importance,
-            head(&obs.created_at, 19),
-            obs.observation_id
-        )
     }
 
     pub async fn search_memory(&self, p: SearchMemory) -> Reply {
@@ -249,7 +189,10 @@ impl Tools {
         if results.is_empty() {
             return Reply::Text("No matching memories.".to_owned());
         }
-        let entries: Vec<String> = results.iter().map(|o| self.search_entry(o)).collect();
+        let entries: Vec<String> = results
+            .iter()
+            .map(|o| view::search_entry(o, Some(self.origin(o))))
+            .collect();
         let prefix = if fell_back {
             "(no AND match; fell back to OR)"
         } else {
@@ -263,39 +206,15 @@ impl Tools {
             return Reply::Text("observation_id must be a full 32-character match.".to_owned());
         }
         match self.memory.get(&p.observation_id).await {
-            Ok(Some(found)) => Reply::Text(self.render_full(&found)),
+            Ok(Some(found)) => Reply::Text(view::get_memory(
+                &found,
+                Some(self.origin(&found.observation)),
+            )),
             Ok(None) | Err(MemoryError::InvalidObservationId) => {
                 Reply::Text(format!("observation_id {} not found.", p.observation_id))
             }
             Err(e) => Reply::Error(format!("read failed: {e}")),
         }
-    }
-
-    fn render_full(&self, found: &Inspected) -> String {
-        let o = &found.observation;
-        [
-            format!("id: {}", o.observation_id),
-            format!("memory_type: {}", o.memory_type),
-            format!("importance: {}", o.importance),
-            format!("created_at: {}", o.created_at),
-            format!("project: {}", or_dash(&o.project)),
-            format!("subject: {}", or_dash(&o.subject)),
-            format!("summary: {}", or_dash(&o.summary)),
-            format!("agent: {}/{}", o.agent_family, o.client_id),
-            format!("origin: {} ({})", or_dash(&o.client_id), self.origin(o)),
-            format!("tags: {}", list_or_dash(&o.tags)),
-            format!("source_files: {}", list_or_dash(&o.source_files)),
-            format!("references: {}", list_or_dash(&o.references)),
-            format!("supersedes: {}", list_or_dash(&o.supersedes)),
-            format!(
-                "superseded_by: {}",
-                found.superseded_by.as_deref().unwrap_or("-")
-            ),
-            format!("state: {}", found.state.as_str()),
-            "---".to_owned(),
-            o.content.clone(),
-        ]
-        .join("\n")
     }
 
     pub async fn recall_context(&self, p: RecallContext) -> Reply {
@@ -396,7 +315,7 @@ impl Tools {
         // Group by (project, memory type) in order of first appearance.
         let mut groups: Vec<((String, MemoryType), Vec<&Observation>)> = Vec::new();
         for obs in &hits {
-            let key = (or_dash(&obs.project).to_owned(), obs.memory_type);
+            let key = (view::or_dash(&obs.project).to_owned(), obs.memory_type);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, members)) => members.push(obs),
                 None => groups.push((key, vec![obs])),
@@ -408,34 +327,12 @@ impl Tools {
                     Ok(Some(found)) => found,
                     _ => continue,
                 };
-                let mut lines = Vec::new();
-                if i == 0 {
-                    lines.push(format!("### project={project} / memory_type={memory_type}"));
-                    lines.push(String::new());
-                }
-                lines.push(format!("id: {}", obs.observation_id));
-                lines.push(format!("state: {}", state.state.as_str()));
-                lines.push(format!("importance: {}", obs.importance));
-                lines.push(format!("created_at: {}", obs.created_at));
-                lines.push(format!(
-                    "origin: {} ({})",
-                    or_dash(&obs.client_id),
-                    self.origin(obs)
-                ));
-                lines.push(format!("subject: {}", or_dash(&obs.subject)));
-                lines.push(format!("summary: {}", or_dash(&obs.summary)));
-                lines.push(format!("tags: {}", list_or_dash(&obs.tags)));
-                lines.push(format!("source_files: {}", list_or_dash(&obs.source_files)));
-                lines.push(format!("references: {}", list_or_dash(&obs.references)));
-                if !obs.supersedes.is_empty() {
-                    lines.push(format!("supersedes: {}", obs.supersedes.join(", ")));
-                }
-                if let Some(by) = &state.superseded_by {
-                    lines.push(format!("superseded_by: {by}"));
-                }
-                lines.push("content:".to_owned());
-                lines.push(obs.content.clone());
-                entries.push(lines.join("\n"));
+                let entry = view::recall_entry(&state, self.origin(obs));
+                entries.push(if i == 0 {
+                    format!("### project={project} / memory_type={memory_type}\n\n{entry}")
+                } else {
+                    entry
+                });
             }
         }
         Reply::Text(cap(&entries, OUTPUT_MAX_BYTES, &prefix))
@@ -489,17 +386,9 @@ impl Tools {
                 "this_session_last_save_age: {}",
                 format_age(report.last_save_age_secs)
             ),
-            format!("zenoh_session: {}", b.zenoh_session),
-            format!(
-                "last_put_at_iso: {}",
-                if b.last_put_at.is_empty() {
-                    "-"
-                } else {
-                    &b.last_put_at
-                }
-            ),
-            format!("last_put_status: {}", b.last_put_status),
-            format!("pending_puts: {}", b.pending_puts),
+        ];
+        lines.extend(view::backend_lines(b));
+        lines.extend([
             format!(
                 "index_rows: live={} / tomb={} / shadow={}",
                 c.live, c.tombstoned, c.shadowed
@@ -512,13 +401,11 @@ impl Tools {
                     ""
                 }
             ),
-        ];
+        ]);
         if let Some(nudge) = &report.nudge {
             lines.push(format!("nudge: {nudge}"));
         }
-        for (family, count) in &status.breakdown.by_family {
-            lines.push(format!("  family {family}: {count}"));
-        }
+        lines.extend(view::family_lines(&status.breakdown));
         lines.push("family (last 7d):".to_owned());
         for (family, count) in &report.family_last_7d {
             lines.push(format!("  family_7d {family}: {count}"));
@@ -529,9 +416,7 @@ impl Tools {
                 report.future_dated
             ));
         }
-        for (pc, count) in &status.breakdown.by_pc {
-            lines.push(format!("  pc {}: {count}", head(pc, 8)));
-        }
+        lines.extend(view::pc_lines(&status.breakdown));
         Ok(lines)
     }
 

@@ -191,13 +191,14 @@ impl Settings {
     /// Resolve `(visibility, scope_id)` for a new write. An explicit value
     /// (CLI flag or tool argument) wins over the configured default; scope
     /// ids come from configuration only, never from the caller.
-    pub fn resolve_write_visibility(&self, explicit: &str) -> Result<(Visibility, String)> {
-        let requested = if explicit.trim().is_empty() {
-            self.default_visibility.as_str()
-        } else {
-            explicit
+    pub fn resolve_write_visibility(
+        &self,
+        explicit: Option<Visibility>,
+    ) -> Result<(Visibility, String)> {
+        let visibility = match explicit {
+            Some(v) => v,
+            None => Visibility::for_write(&self.default_visibility)?,
         };
-        let visibility = Visibility::for_write(requested)?;
         let scope_id = match visibility {
             Visibility::User => {
                 if self.user_id.is_empty() {
@@ -549,7 +550,7 @@ mod tests {
         assert_eq!(s.backend, BackendMode::Local);
         assert_eq!(s.default_visibility, "mesh");
         assert_eq!(
-            s.resolve_write_visibility("").unwrap(),
+            s.resolve_write_visibility(None).unwrap(),
             (Visibility::Mesh, String::new())
         );
     }
@@ -583,14 +584,17 @@ mod tests {
     fn scoped_writes_need_their_ids() {
         let f = fixture();
         let s = Settings::load(&f.env()).unwrap();
-        let err = s.resolve_write_visibility("user").unwrap_err().to_string();
-        assert!(err.contains("KIOKU_MESH_USER_ID"), "{err}");
-        let err = s.resolve_write_visibility("team").unwrap_err().to_string();
-        assert!(err.contains("KIOKU_MESH_TEAM_ID"), "{err}");
         let err = s
-            .resolve_write_visibility("galaxy")
+            .resolve_write_visibility(Some(Visibility::User))
             .unwrap_err()
             .to_string();
+        assert!(err.contains("KIOKU_MESH_USER_ID"), "{err}");
+        let err = s
+            .resolve_write_visibility(Some(Visibility::Team))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KIOKU_MESH_TEAM_ID"), "{err}");
+        let err = Visibility::for_write("galaxy").unwrap_err().to_string();
         assert!(err.contains("'galaxy'"), "{err}");
     }
 
@@ -600,12 +604,15 @@ mod tests {
         for bad in ["a/b", "a*", "$x", "a#", "a?b", "-lead"] {
             let e = f.env().with_var("KIOKU_MESH_USER_ID", bad);
             let s = Settings::load(&e).unwrap();
-            let err = s.resolve_write_visibility("user").unwrap_err().to_string();
+            let err = s
+                .resolve_write_visibility(Some(Visibility::User))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("scope_id"), "{bad}: {err}");
         }
         let e = f.env().with_var("KIOKU_MESH_TEAM_ID", "core/x");
         let s = Settings::load(&e).unwrap();
-        assert!(s.resolve_write_visibility("team").is_err());
+        assert!(s.resolve_write_visibility(Some(Visibility::Team)).is_err());
     }
 
     #[test]

@@ -131,53 +131,6 @@ pub enum CoreError {
         value: String,
     },
 
-    /// An MCP client registration name that would not survive TOML or JSON keys.
-    #[error(
-        "registry name '{0}' must match [A-Za-z0-9_-]+ (no dots, spaces, or other characters that break TOML bare keys)."
-    )]
-    InvalidRegistryName(String),
-
-    /// A `KEY=VALUE` argument without its `=` or key.
-    #[error("--env value must be KEY=VALUE: '{0}'")]
-    InvalidEnvPair(String),
-
-    /// An MCP client's configuration file does not parse; it was not touched.
-    #[error(
-        "cannot parse {path} as {format}: {message}. The file was not changed; fix it or move it aside"
-    )]
-    MalformedClientConfig {
-        /// The file.
-        path: PathBuf,
-        /// TOML or JSON.
-        format: &'static str,
-        /// The parser's message.
-        message: String,
-    },
-
-    /// An MCP client's configuration has an unexpected shape; it was not touched.
-    #[error("{path}: {problem}. The file was not changed")]
-    ClientConfigShape {
-        /// The file.
-        path: PathBuf,
-        /// What is unexpected.
-        problem: String,
-    },
-
-    /// A program we need is not installed.
-    #[error("{0}")]
-    ProgramNotFound(String),
-
-    /// An external command failed.
-    #[error("{command} failed ({status}): {stderr}")]
-    CommandFailed {
-        /// The command line.
-        command: String,
-        /// Its exit status.
-        status: String,
-        /// What it printed on stderr.
-        stderr: String,
-    },
-
     /// A mesh endpoint spec that Zenoh could not use.
     #[error("invalid endpoint '{spec}': {reason}")]
     InvalidEndpoint {
@@ -205,12 +158,27 @@ pub enum CoreError {
     },
 
     /// Zenoh refused an operation.
-    #[error("{action}: {message}")]
+    #[error("{action}: {message}. {hint}")]
     Zenoh {
         /// What was being done, phrased as a failure.
         action: String,
         /// Zenoh's message.
         message: String,
+        /// What the user can do about it.
+        hint: &'static str,
+    },
+
+    /// `serve` cannot find the RocksDB storage library it loads.
+    #[error(
+        "the RocksDB storage library {library} is not installed beside this executable (looked in \
+         {looked_in}). From a kioku-mesh source checkout run `cargo xtask install`, which builds it \
+         and installs it with kioku-mesh and kioku-mesh-mcp; a release archive carries it in bin/"
+    )]
+    BackendLibraryMissing {
+        /// The file name looked for.
+        library: &'static str,
+        /// The directories searched, comma-separated.
+        looked_in: String,
     },
 
     /// A JSON document is not an observation or tombstone.
@@ -236,11 +204,8 @@ impl CoreError {
                 | Self::InvalidMemoryType(_)
                 | Self::InvalidExpiresAt(_)
                 | Self::InvalidTimestamp { .. }
-                | Self::InvalidRegistryName(_)
-                | Self::InvalidEnvPair(_)
                 | Self::InvalidEndpoint { .. }
                 | Self::InvalidStorageScope(_)
-                | Self::ProgramNotFound(_)
         )
     }
 }

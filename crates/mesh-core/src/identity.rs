@@ -253,6 +253,24 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The identity of a program that names itself (an embedder): its
+    /// agent family and client id as given, this host's id (created under
+    /// `paths` on first use) and a new session id.
+    pub fn named(
+        agent_family: impl Into<String>,
+        client_id: impl Into<String>,
+        paths: &Paths,
+    ) -> Result<Self> {
+        Ok(Self {
+            agent_family: agent_family.into(),
+            agent_family_source: IdentitySource::Env,
+            client_id: client_id.into(),
+            client_id_source: IdentitySource::Env,
+            pc_id: load_or_create_pc_id(paths)?,
+            session_id: new_session_id(),
+        })
+    }
+
     /// Resolve every identity value for this process, creating the pc_id
     /// file on first use. Values are not yet checked for key safety: call
     /// [`Identity::check_key_segments`] before writing.

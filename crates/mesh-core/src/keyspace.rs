@@ -74,6 +74,16 @@ impl Visibility {
         }
     }
 
+    /// Parse a visibility a caller may leave blank: blank means the
+    /// configured default (`None`).
+    pub fn requested(value: &str) -> Result<Option<Self>> {
+        if value.trim().is_empty() {
+            Ok(None)
+        } else {
+            Self::for_write(value).map(Some)
+        }
+    }
+
     /// True for the tiers that carry a scope id segment.
     pub fn is_scoped(self) -> bool {
         matches!(self, Self::User | Self::Team)

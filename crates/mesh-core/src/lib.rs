@@ -7,8 +7,8 @@
 //! - [`observation`] and [`tombstone`]: the wire models, tolerant on read;
 //! - [`timestamp`] and [`json_text`]: the reference's timestamp and JSON text forms.
 //! - [`daemon_config`] and [`session`]: the mesh daemon's Zenoh configuration and sessions;
+//! - [`daemon`]: the daemon's skeleton: router start, services, ordered shutdown;
 //! - [`logging`]: the stderr log subscriber the binaries install;
-//! - [`mcp_clients`]: registering the MCP server with Claude Code, Codex, Gemini CLI, Claude Desktop.
 //!
 //! mesh-core knows the shape of an observation and of its key, not what
 //! observations mean or how they are stored or searched.
@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod daemon;
 pub mod daemon_config;
 pub mod environment;
 pub mod error;
@@ -23,7 +24,6 @@ pub mod identity;
 pub mod json_text;
 pub mod keyspace;
 pub mod logging;
-pub mod mcp_clients;
 pub mod observation;
 pub mod paths;
 pub mod session;

@@ -45,6 +45,20 @@ where
     }
 }
 
+/// Default filter of client processes (CLI commands, the MCP server): our
+/// own warnings only. Zenoh's internal messages (a reply routed after its
+/// query timed out, a channel closed at session end) are not the user's
+/// business; a failure that matters comes back as our own error.
+/// `RUST_LOG` shows them.
+pub const CLIENT_FILTER: &str = "warn,zenoh=off";
+
+/// Default filter of the daemon: Zenoh's errors stay, because they explain
+/// a storage or listener that failed to start; the storage manager's
+/// warnings too. Zenoh's TCP listener warns at every shutdown that the
+/// runtime is going away; that is expected, not worth a line.
+pub const DAEMON_FILTER: &str =
+    "warn,zenoh=error,zenoh_plugin_storage_manager=warn,zenoh_link_tcp=off";
+
 /// Install the stderr subscriber. `default` applies when `RUST_LOG` is
 /// unset, e.g. `"warn"`. Safe to call more than once (later calls no-op).
 pub fn init(default: &str) {

@@ -197,6 +197,8 @@ pub async fn start_router(mut daemon: DaemonConfig, backend_library: &Path) -> R
         move |e: zenoh::Error| CoreError::Zenoh {
             action: action.clone(),
             message: e.to_string(),
+            hint: "Check the daemon configuration (`kioku-mesh doctor`) and that no other \
+                   daemon holds the same ports, then start `kioku-mesh serve` again",
         }
     };
     let expected = daemon.storage_key_exprs().len();
@@ -281,6 +283,7 @@ pub async fn open_client(endpoints: &[String], timeout: Duration) -> Result<Sess
             endpoints.join(", ")
         ),
         message,
+        hint: "Start the daemon with `kioku-mesh serve` (or check ZENOH_CONNECT)",
     };
     let mut config = Config::default();
     let settings = [

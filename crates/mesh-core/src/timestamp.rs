@@ -74,9 +74,12 @@ pub fn resolve_expires_at(expires_at: &str, ttl_sec: i64, created_at: &str) -> R
     Ok(String::new())
 }
 
-/// The wire timestamp `days` before now (retention cut-offs).
+/// The wire timestamp `days` before now (retention cut-offs). A retention
+/// longer than the calendar reaches back to its first instant, which every
+/// stored timestamp follows.
 pub fn days_ago(days: u32) -> String {
-    format(Utc::now() - TimeDelta::days(i64::from(days)))
+    let cutoff = Utc::now().checked_sub_signed(TimeDelta::days(i64::from(days)));
+    format(cutoff.unwrap_or(DateTime::<Utc>::MIN_UTC))
 }
 
 fn split_offset(rest: &str) -> Option<(&str, i64)> {
@@ -139,6 +142,13 @@ fn parse_time(text: &str) -> Option<NaiveTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retention_beyond_the_calendar_cuts_before_every_timestamp() {
+        let cutoff = days_ago(u32::MAX);
+        assert!(cutoff.as_str() < "0000-01-01T00:00:00.000000Z", "{cutoff}");
+        assert!(days_ago(0).as_str() > "2026-01-01");
+    }
 
     fn n(s: &str) -> String {
         normalize(s, "--since").unwrap()

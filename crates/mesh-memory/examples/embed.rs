@@ -5,9 +5,10 @@
 //! `mesh_memory::open(Environment::from_process())` to share the user's
 //! memory (local mode by default, the mesh when configured).
 
-use mesh_core::identity::IdentitySource;
-use mesh_core::{Environment, Identity, Paths, Settings};
-use mesh_memory::{LocalStore, Memory, SaveRequest, SearchQuery};
+use mesh_memory::{
+    Environment, Identity, LocalStore, Memory, MemoryType, Paths, SaveRequest, SearchQuery,
+    Settings,
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,14 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = LocalStore::open(&paths.local_db()).await?;
     // An embedding program names itself; the CLI and MCP server resolve this
     // from the environment instead.
-    let identity = Identity {
-        agent_family: "my-agent".into(),
-        agent_family_source: IdentitySource::Env,
-        client_id: "embed-example".into(),
-        client_id_source: IdentitySource::Env,
-        pc_id: mesh_core::identity::load_or_create_pc_id(&paths)?,
-        session_id: mesh_core::identity::new_session_id(),
-    };
+    let identity = Identity::named("my-agent", "embed-example", &paths)?;
     let memory = Memory::with_identity(store, settings, identity);
 
     let mut decision = SaveRequest::new(
@@ -32,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "retry policy",
         "exponential backoff, 30 s cap",
     );
-    decision.memory_type = "decision".into();
+    decision.memory_type = MemoryType::Decision;
     decision.importance = 4;
     decision.project = "payments".into();
     let saved = memory.save(&decision).await?;

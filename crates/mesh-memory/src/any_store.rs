@@ -6,7 +6,9 @@ use crate::error::Result;
 use crate::index::Index;
 use crate::local::LocalStore;
 use crate::mesh::MeshStore;
-use crate::store::{BackendStatus, MemoryStore, PhysicalDelete, PutOutcome, RebuildStats};
+use crate::store::{
+    BackendStatus, IndexRepair, MemoryStore, PhysicalDelete, PutOutcome, Readiness, RebuildStats,
+};
 
 /// One of the stores this build provides.
 #[derive(Debug, Clone)]
@@ -64,6 +66,20 @@ impl MemoryStore for AnyStore {
         match self {
             Self::Local(s) => s.drain_pending(limit).await,
             Self::Mesh(s) => s.drain_pending(limit).await,
+        }
+    }
+
+    async fn repair_index(&self) -> Result<IndexRepair> {
+        match self {
+            Self::Local(s) => s.repair_index().await,
+            Self::Mesh(s) => s.repair_index().await,
+        }
+    }
+
+    async fn readiness(&self) -> Option<Readiness> {
+        match self {
+            Self::Local(s) => s.readiness().await,
+            Self::Mesh(s) => s.readiness().await,
         }
     }
 

@@ -46,7 +46,9 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
-        .min_connections(1)
+        // No background top-up: a short-lived command must not pay for a
+        // second connection (file open, schema read) it never uses.
+        .min_connections(0)
         .acquire_timeout(Duration::from_secs(30))
         // A ping per acquire doubles the cost of every query; a broken
         // connection shows up as an error on the query itself.
@@ -111,6 +113,6 @@ pub fn classify(error: sqlx::Error, path: &Path, action: &'static str) -> Memory
         } else {
             "writing the database"
         },
-        source: error,
+        detail: error.to_string(),
     }
 }

@@ -169,7 +169,7 @@ pub async fn run(memory: &Memory<AnyStore>) -> Vec<Check> {
         ),
     });
 
-    let ready = store.readiness().await;
+    let ready = store.mesh_readiness().await;
     checks.push(if ready.connected {
         check("daemon_reachable", Pass, "a session to the daemon is open".to_owned(), None)
     } else {

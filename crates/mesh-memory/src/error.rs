@@ -100,12 +100,25 @@ pub enum MemoryError {
     },
 
     /// Any other database failure.
-    #[error("database error while {context}: {source}")]
+    #[error(
+        "database error while {context}: {detail}. Nothing more was changed; retry, and if it \
+         persists run `kioku-mesh doctor`, which checks the store and says how to repair it"
+    )]
     Database {
         /// What was being done.
         context: &'static str,
-        /// The driver's error.
-        source: sqlx::Error,
+        /// The driver's description.
+        detail: String,
+    },
+
+    /// The operation exists only in mesh mode.
+    #[error(
+        "{what} works on the mesh only; set `backend: zenoh` in config.yaml (or \
+         KIOKU_MESH_BACKEND=zenoh) and start the daemon with `kioku-mesh serve`"
+    )]
+    NeedsMesh {
+        /// The operation asked for.
+        what: &'static str,
     },
 
     /// The mesh daemon could not be reached for an operation that needs it.
@@ -142,7 +155,8 @@ impl MemoryError {
             | Self::InvalidArgument(_)
             | Self::InvalidObservationId
             | Self::TooLarge { .. }
-            | Self::ToolCallFragment { .. } => true,
+            | Self::ToolCallFragment { .. }
+            | Self::NeedsMesh { .. } => true,
             Self::Core(core) => core.is_usage(),
             _ => false,
         }
@@ -160,6 +174,9 @@ pub(crate) trait DbContext<T> {
 
 impl<T> DbContext<T> for std::result::Result<T, sqlx::Error> {
     fn ctx(self, context: &'static str) -> Result<T> {
-        self.map_err(|source| MemoryError::Database { context, source })
+        self.map_err(|source| MemoryError::Database {
+            context,
+            detail: source.to_string(),
+        })
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! # async fn demo() -> mesh_memory::Result<()> {
 //! // Local mode unless configuration says otherwise; no set-up needed.
-//! let memory = mesh_memory::open(mesh_core::Environment::from_process()).await?;
+//! let memory = mesh_memory::open(mesh_memory::Environment::from_process()).await?;
 //! let saved = memory
 //!     .save(&SaveRequest::new(
 //!         "Cache keys include the tenant id; without it two tenants shared rows.",
@@ -33,6 +33,7 @@
 //! - [`index`] is the SQLite search index (FTS5 trigram) every store reads.
 //! - [`save`], [`metadata`], [`lint`], [`supersede`], [`gc`], [`backfill`]
 //!   hold the rules, as pure functions where possible.
+//! - [`view`] renders the reference's text forms for both binaries.
 //!
 //! Architecture invariant: depends on mesh-core only; never on messaging.
 
@@ -56,8 +57,13 @@ pub mod query;
 pub mod save;
 pub mod store;
 pub mod supersede;
+pub mod view;
 
-use mesh_core::{BackendMode, Environment, Settings};
+use mesh_core::BackendMode;
+
+// The mesh-core types an embedder needs, so that it depends on this crate
+// alone.
+pub use mesh_core::{Environment, Identity, MemoryType, Observation, Paths, Settings, Visibility};
 
 pub use any_store::AnyStore;
 pub use error::{MemoryError, Result};
@@ -67,7 +73,9 @@ pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, SessionReport,
 pub use mesh::{MeshOptions, MeshStore};
 pub use query::{SearchMode, SearchQuery};
 pub use save::SaveRequest;
-pub use store::{MemoryStore, PutOutcome};
+pub use store::{
+    IndexRepair, MemoryStore, PutOutcome, Readiness, RealignStats, RebuildStats, SeenStorage,
+};
 
 /// Open the memory that configuration selects, with settings and identity
 /// resolved from `env`.

@@ -27,34 +27,84 @@ const GENERIC_NOISE: [&str; 10] = [
     "build succeeded",
 ];
 
-static SECRET_PATTERNS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
-    [
-        ("sk-*** (OpenAI-style API key)", r"sk-[A-Za-z0-9]{20,}"),
-        ("ghp_*** (GitHub PAT)", r"ghp_[A-Za-z0-9]{10,}"),
-        (
-            "Bearer *** (HTTP Bearer token)",
-            r"Bearer [A-Za-z0-9._-]{20,}",
+/// A pattern as written in the source: what it catches, its regex, and a
+/// text it is meant to catch (the unit test checks both compile and match).
+struct Pattern {
+    name: &'static str,
+    regex: &'static str,
+    // Read by the unit test only.
+    #[cfg_attr(not(test), allow(dead_code))]
+    example: &'static str,
+}
+
+static SECRET_PATTERNS: [Pattern; 3] = [
+    Pattern {
+        name: "sk-*** (OpenAI-style API key)",
+        regex: r"sk-[A-Za-z0-9]{20,}",
+        example: "key sk-abcdefghijklmnopqrstuvwxyz",
+    },
+    Pattern {
+        name: "ghp_*** (GitHub PAT)",
+        regex: r"ghp_[A-Za-z0-9]{10,}",
+        example: "token ghp_0123456789abcdef",
+    },
+    Pattern {
+        name: "Bearer *** (HTTP Bearer token)",
+        regex: r"Bearer [A-Za-z0-9._-]{20,}",
+        example: "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc",
+    },
+];
+
+/// The save tool's parameter names, as a regex alternation.
+macro_rules! save_params {
+    () => {
+        "content|subject|summary|project|tags|memory_type|importance\
+         |source_files|references|supersedes|visibility|expires_at|ttl_sec"
+    };
+}
+
+static FRAGMENT_PATTERNS: [Pattern; 2] = [
+    Pattern {
+        name: "a field's closing tag welded to the next parameter's tag",
+        regex: concat!(
+            r"</\s*(?:content|subject|summary)\s*>\s*</?(?:",
+            save_params!(),
+            ")>"
         ),
-    ]
-    .into_iter()
-    .filter_map(|(name, re)| Regex::new(re).ok().map(|r| (name, r)))
-    .collect()
-});
+        example: "text</content>\n<subject>x",
+    },
+    Pattern {
+        name: "the <parameter name=\"...\"> notation naming one of our parameters",
+        regex: concat!(r#"<parameter\s+name="(?:"#, save_params!(), r#")""#),
+        example: r#"body <parameter name="summary">x"#,
+    },
+];
 
-const SAVE_PARAMS: &str = "content|subject|summary|project|tags|memory_type|importance\
-     |source_files|references|supersedes|visibility|expires_at|ttl_sec";
+/// Compile `table` once. The patterns are constants, so a failure is a bug
+/// (the unit test catches it); should one slip through anyway it is logged
+/// as an error rather than dropped without a word, and the other patterns
+/// keep working.
+fn compile(table: &'static [Pattern]) -> Vec<(&'static Pattern, Regex)> {
+    table
+        .iter()
+        .filter_map(|p| match Regex::new(p.regex) {
+            Ok(re) => Some((p, re)),
+            Err(e) => {
+                tracing::error!(
+                    "lint pattern '{}' does not compile and is skipped: {e}",
+                    p.name
+                );
+                None
+            }
+        })
+        .collect()
+}
 
-static FRAGMENT_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
-        // A field's closing tag welded to the next parameter's tag.
-        format!(r"</\s*(?:content|subject|summary)\s*>\s*</?(?:{SAVE_PARAMS})>"),
-        // The <parameter name="..."> notation naming one of our parameters.
-        format!(r#"<parameter\s+name="(?:{SAVE_PARAMS})""#),
-    ]
-    .iter()
-    .filter_map(|re| Regex::new(re).ok())
-    .collect()
-});
+static SECRETS: LazyLock<Vec<(&'static Pattern, Regex)>> =
+    LazyLock::new(|| compile(&SECRET_PATTERNS));
+
+static FRAGMENTS: LazyLock<Vec<(&'static Pattern, Regex)>> =
+    LazyLock::new(|| compile(&FRAGMENT_PATTERNS));
 
 /// Warnings for an observation about to be saved; empty when it looks fine.
 pub fn lint_observation(content: &str, memory_type: &str, subject: &str) -> Vec<LintWarning> {
@@ -73,10 +123,13 @@ pub fn lint_observation(content: &str, memory_type: &str, subject: &str) -> Vec<
             message: format!("memory_type '{memory_type}' should have a non-empty subject."),
         });
     }
-    if let Some((name, _)) = SECRET_PATTERNS.iter().find(|(_, re)| re.is_match(content)) {
+    if let Some((pattern, _)) = SECRETS.iter().find(|(_, re)| re.is_match(content)) {
         out.push(LintWarning {
             code: "SECRET_PATTERN",
-            message: format!("Content may contain a secret/token (matched pattern: {name})."),
+            message: format!(
+                "Content may contain a secret/token (matched pattern: {}).",
+                pattern.name
+            ),
         });
     }
     out
@@ -84,9 +137,9 @@ pub fn lint_observation(content: &str, memory_type: &str, subject: &str) -> Vec<
 
 /// The tool-call markup leaked into `text`, if any.
 pub fn find_tool_call_fragment(text: &str) -> Option<String> {
-    FRAGMENT_PATTERNS
+    FRAGMENTS
         .iter()
-        .find_map(|re| re.find(text).map(|m| m.as_str().to_owned()))
+        .find_map(|(_, re)| re.find(text).map(|m| m.as_str().to_owned()))
 }
 
 #[cfg(test)]
@@ -113,6 +166,37 @@ mod tests {
             vec!["SECRET_PATTERN"]
         );
         assert!(lint_observation("a real finding about caching", "bug", "cache").is_empty());
+    }
+
+    #[test]
+    fn every_pattern_compiles_and_catches_its_example() {
+        for table in [&SECRET_PATTERNS[..], &FRAGMENT_PATTERNS[..]] {
+            for p in table {
+                let re = Regex::new(p.regex)
+                    .unwrap_or_else(|e| panic!("pattern '{}' does not compile: {e}", p.name));
+                assert!(
+                    re.is_match(p.example),
+                    "pattern '{}' misses {:?}",
+                    p.name,
+                    p.example
+                );
+            }
+        }
+        // Nothing was lost on the way into the compiled sets.
+        assert_eq!(SECRETS.len(), SECRET_PATTERNS.len());
+        assert_eq!(FRAGMENTS.len(), FRAGMENT_PATTERNS.len());
+        for p in &SECRET_PATTERNS {
+            assert!(
+                lint_observation(p.example, "note", "s")
+                    .iter()
+                    .any(|w| w.code == "SECRET_PATTERN" && w.message.contains(p.name)),
+                "{}",
+                p.name
+            );
+        }
+        for p in &FRAGMENT_PATTERNS {
+            assert!(find_tool_call_fragment(p.example).is_some(), "{}", p.name);
+        }
     }
 
     #[test]

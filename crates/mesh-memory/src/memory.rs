@@ -15,8 +15,13 @@ use crate::index::{Breakdown, Counts, Inspected, ObservationState};
 use crate::lint::{LintWarning, lint_observation};
 use crate::query::{Cursor, MAX_SEARCH, SearchQuery};
 use crate::save::{SaveRequest, build_observation};
-use crate::store::{BackendStatus, MemoryStore, PhysicalDelete, PutOutcome, RebuildStats};
+use crate::store::{
+    BackendStatus, IndexRepair, MemoryStore, PhysicalDelete, PutOutcome, Readiness, RebuildStats,
+};
 use crate::supersede;
+
+/// Full-text segments tolerated before [`Memory::maintain`] merges them.
+const MAX_FTS_SEGMENTS: u64 = 2;
 
 /// The result of a save.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +155,7 @@ impl<S: MemoryStore> Memory<S> {
     pub async fn save(&self, req: &SaveRequest) -> Result<SaveOutcome> {
         // Settings and request checks come before identity so that a bad
         // request is reported even where the state directory is unusable.
-        self.settings.resolve_write_visibility(&req.visibility)?;
+        self.settings.resolve_write_visibility(req.visibility)?;
         crate::metadata::validate_required(&req.subject, &req.summary)?;
         let identity = self.identity()?;
         let observation = build_observation(req, &self.settings, identity)?;
@@ -454,6 +459,34 @@ impl<S: MemoryStore> Memory<S> {
     /// Rebuild the index from the source of truth.
     pub async fn rebuild_index(&self) -> Result<RebuildStats> {
         self.store.rebuild_index().await
+    }
+
+    /// Make the index agree with the source of truth (`realign-index`).
+    pub async fn repair_index(&self) -> Result<IndexRepair> {
+        self.store.repair_index().await
+    }
+
+    /// Whether the mesh can take writes for every stored scope; `None` in
+    /// local mode.
+    pub async fn readiness(&self) -> Option<Readiness> {
+        self.store.readiness().await
+    }
+
+    /// Idle-time upkeep for long-lived processes (the MCP server): merges
+    /// the full-text index's segments once several have piled up, because
+    /// each save adds one and every query reads them all. Failures are
+    /// logged, never returned: upkeep must not end the caller.
+    pub async fn maintain(&self) {
+        let index = self.store.index();
+        match index.fts_segments().await {
+            Ok(n) if n > MAX_FTS_SEGMENTS => {
+                if let Err(e) = index.optimize().await {
+                    tracing::warn!("merging the search index failed: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("cannot read the search index state: {e}"),
+        }
     }
 
     /// Replay queued writes.

@@ -2,7 +2,7 @@
 //! before anything is written, so a refused save changes nothing.
 
 use mesh_core::keyspace::is_observation_id;
-use mesh_core::{Identity, MemoryType, Observation, Settings, timestamp};
+use mesh_core::{Identity, MemoryType, Observation, Settings, Visibility, timestamp};
 
 use crate::error::{MemoryError, Result};
 use crate::lint::find_tool_call_fragment;
@@ -25,8 +25,8 @@ pub struct SaveRequest {
     pub project: String,
     /// Free tags.
     pub tags: Vec<String>,
-    /// One of note, decision, bug, pattern, config, summary.
-    pub memory_type: String,
+    /// What kind of note this is.
+    pub memory_type: MemoryType,
     /// 1..=5; other values are clamped.
     pub importance: i64,
     /// Related files.
@@ -35,11 +35,11 @@ pub struct SaveRequest {
     pub references: Vec<String>,
     /// Ids (32 hex) this observation replaces.
     pub supersedes: Vec<String>,
-    /// mesh, user or team; empty for the configured default.
-    pub visibility: String,
-    /// Absolute end of life (ISO 8601), or empty.
-    pub expires_at: String,
-    /// Lifetime in seconds from now when `expires_at` is empty; 0 for none.
+    /// Who may read it; `None` for the configured default.
+    pub visibility: Option<Visibility>,
+    /// Absolute end of life (ISO 8601, checked on save).
+    pub expires_at: Option<String>,
+    /// Lifetime in seconds from now when `expires_at` is unset; 0 for none.
     pub ttl_sec: i64,
     /// Refuse fields carrying leaked tool-call markup (MCP saves).
     pub refuse_tool_call_fragments: bool,
@@ -53,13 +53,13 @@ impl Default for SaveRequest {
             summary: String::new(),
             project: String::new(),
             tags: Vec::new(),
-            memory_type: MemoryType::Note.as_str().to_owned(),
+            memory_type: MemoryType::Note,
             importance: 2,
             source_files: Vec::new(),
             references: Vec::new(),
             supersedes: Vec::new(),
-            visibility: String::new(),
-            expires_at: String::new(),
+            visibility: None,
+            expires_at: None,
             ttl_sec: 0,
             refuse_tool_call_fragments: false,
         }
@@ -100,9 +100,9 @@ pub fn build_observation(
             }
         }
     }
-    let (visibility, scope_id) = settings.resolve_write_visibility(&req.visibility)?;
+    let (visibility, scope_id) = settings.resolve_write_visibility(req.visibility)?;
     metadata::validate_required(&req.subject, &req.summary)?;
-    let memory_type = MemoryType::for_write(req.memory_type.trim())?;
+    let memory_type = req.memory_type;
     for id in &req.supersedes {
         if !is_observation_id(id) {
             return Err(MemoryError::InvalidArgument(format!(
@@ -112,8 +112,11 @@ pub fn build_observation(
     }
     identity.check_key_segments()?;
     let created_at = timestamp::now();
-    let expires_at =
-        timestamp::resolve_expires_at(req.expires_at.trim(), req.ttl_sec, &created_at)?;
+    let expires_at = timestamp::resolve_expires_at(
+        req.expires_at.as_deref().map_or("", str::trim),
+        req.ttl_sec,
+        &created_at,
+    )?;
     let obs = Observation {
         content: req.content.clone(),
         agent_family: identity.agent_family.clone(),
@@ -161,7 +164,7 @@ fn clean_list(values: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
     use mesh_core::identity::IdentitySource;
-    use mesh_core::{Environment, Paths, Visibility};
+    use mesh_core::{Environment, Paths};
 
     fn settings(env: Environment) -> Settings {
         let dir = std::env::temp_dir();
@@ -190,7 +193,7 @@ mod tests {
     #[test]
     fn a_good_request_builds_a_keyable_observation() {
         let mut req = SaveRequest::new("body", "subj", "sum");
-        req.memory_type = "decision".into();
+        req.memory_type = MemoryType::Decision;
         req.importance = 9;
         req.tags = vec![" a ".into(), String::new()];
         req.ttl_sec = 60;
@@ -209,13 +212,6 @@ mod tests {
     #[test]
     fn bad_inputs_are_refused_with_their_reason() {
         let cases: Vec<(SaveRequest, &str)> = vec![
-            (
-                SaveRequest {
-                    memory_type: "insight".into(),
-                    ..SaveRequest::new("c", "s", "m")
-                },
-                "memory_type must be one of",
-            ),
             (SaveRequest::new("c", "", "m"), "subject required"),
             (
                 SaveRequest::new("c", "n/a", "-"),
@@ -230,14 +226,14 @@ mod tests {
             ),
             (
                 SaveRequest {
-                    expires_at: "tomorrow".into(),
+                    expires_at: Some("tomorrow".into()),
                     ..SaveRequest::new("c", "s", "m")
                 },
                 "expires_at must be ISO 8601",
             ),
             (
                 SaveRequest {
-                    visibility: "user".into(),
+                    visibility: Some(Visibility::User),
                     ..SaveRequest::new("c", "s", "m")
                 },
                 "requires a user_id",

@@ -66,6 +66,77 @@ pub struct BackendStatus {
     pub pending_puts: u64,
 }
 
+/// What [`MemoryStore::repair_index`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexRepair {
+    /// The index was rebuilt from the local source of truth.
+    Rebuilt(RebuildStats),
+    /// The index was made to agree with a full scan of the mesh.
+    Realigned(RealignStats),
+}
+
+/// Counts from realigning a mirror index with a scan of the mesh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RealignStats {
+    /// Observations the scan returned.
+    pub seen: u64,
+    /// Observations written (new or changed).
+    pub added: u64,
+    /// Tombstones written.
+    pub tombstones: u64,
+    /// Rows newly hidden because the scan no longer has them.
+    pub shadowed: u64,
+    /// Rows shown again because the scan has them again.
+    pub revived: u64,
+    /// Values refused at the gate (malformed or misplaced).
+    pub rejected: u64,
+}
+
+/// Whether the mesh can take writes for every stored scope (mesh stores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// A session to the daemon is open.
+    pub connected: bool,
+    /// Storages the reachable routers report.
+    pub storages: Vec<SeenStorage>,
+    /// Stored scopes no reachable router has a storage for.
+    pub missing_scopes: Vec<String>,
+    /// Why the check could not complete, if it could not.
+    pub problem: Option<String>,
+}
+
+impl Readiness {
+    /// True when a session is open and every stored scope has a storage.
+    pub fn is_ready(&self) -> bool {
+        self.connected && self.missing_scopes.is_empty()
+    }
+
+    /// `yes`, or `waiting (<why>)`.
+    pub fn label(&self) -> String {
+        if !self.connected {
+            "waiting (no session)".to_owned()
+        } else if !self.missing_scopes.is_empty() {
+            format!(
+                "waiting (no storage for {})",
+                self.missing_scopes.join(", ")
+            )
+        } else {
+            "yes".to_owned()
+        }
+    }
+}
+
+/// A storage a router reports on its admin space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenStorage {
+    /// The storage's name in the daemon config.
+    pub name: String,
+    /// The key expression it stores.
+    pub key_expr: String,
+    /// The router holding it (its Zenoh id).
+    pub router: String,
+}
+
 /// A place observations are kept.
 ///
 /// Implementations must make a reported [`PutOutcome::Stored`] durable
@@ -100,6 +171,18 @@ pub trait MemoryStore: Send + Sync {
 
     /// Replay queued writes; returns how many were delivered.
     fn drain_pending(&self, limit: Option<usize>) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Make the index agree with the source of truth: a rebuild where the
+    /// truth is local, a realignment with a full scan on the mesh.
+    fn repair_index(&self) -> impl Future<Output = Result<IndexRepair>> + Send {
+        async { self.rebuild_index().await.map(IndexRepair::Rebuilt) }
+    }
+
+    /// Whether a shared mesh can take writes; `None` for stores that have
+    /// no mesh (local mode is always ready).
+    fn readiness(&self) -> impl Future<Output = Option<Readiness>> + Send {
+        async { None }
+    }
 
     /// Flush and release resources.
     fn close(&self) -> impl Future<Output = ()> + Send;

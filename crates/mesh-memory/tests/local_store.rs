@@ -167,14 +167,14 @@ async fn tombstoned_superseded_and_expired_rows_are_hidden_with_their_state() {
     let f = fixture().await;
     let old = f
         .save(SaveRequest {
-            memory_type: "decision".into(),
+            memory_type: MemoryType::Decision,
             ..req("use redis for sessions", "session store")
         })
         .await;
     let outcome = f
         .memory
         .save(&SaveRequest {
-            memory_type: "decision".into(),
+            memory_type: MemoryType::Decision,
             ..req("use postgres for sessions", "Session  Store")
         })
         .await
@@ -190,7 +190,7 @@ async fn tombstoned_superseded_and_expired_rows_are_hidden_with_their_state() {
     );
     let new = f
         .save(SaveRequest {
-            memory_type: "decision".into(),
+            memory_type: MemoryType::Decision,
             supersedes: vec![old.clone()],
             ..req("use postgres for sessions, final", "session store")
         })
@@ -212,7 +212,7 @@ async fn tombstoned_superseded_and_expired_rows_are_hidden_with_their_state() {
 
     let short = f
         .save(SaveRequest {
-            expires_at: "2000-01-01T00:00:00Z".into(),
+            expires_at: Some("2000-01-01T00:00:00Z".into()),
             ..req("scratch ping", "ping")
         })
         .await;
@@ -234,7 +234,7 @@ async fn filters_narrow_results() {
     let a = f
         .save(SaveRequest {
             project: "alpha".into(),
-            memory_type: "bug".into(),
+            memory_type: MemoryType::Bug,
             source_files: vec!["src/a.rs".into()],
             references: vec!["#67".into()],
             ..req("panic on empty input", "parser")
@@ -368,7 +368,7 @@ async fn gc_candidates_list_then_execute_exactly_those() {
     let f = fixture().await;
     let expired = f
         .save(SaveRequest {
-            expires_at: "2001-01-01".into(),
+            expires_at: Some("2001-01-01".into()),
             ..req("old ping", "ping")
         })
         .await;
@@ -510,4 +510,38 @@ async fn backfill_appends_superseding_copies() {
     );
     let again = f.memory.backfill_plan("").await.unwrap();
     assert!(again.items.is_empty(), "a second run repairs nothing");
+}
+
+/// Closing the last connection checkpoints: the database file alone then
+/// holds every save, so copying `raw.db` (a backup, a move to another
+/// machine) loses nothing, and a store opened afterwards sees them all.
+#[tokio::test]
+async fn after_close_the_database_file_alone_holds_every_save() {
+    let f = fixture().await;
+    let mut saved = Vec::new();
+    for i in 0..5 {
+        saved.push(f.save(req(&format!("log entry {i}"), "wal")).await);
+    }
+    f.memory.close().await;
+    let db = f.dir.path().join("state/local/raw.db");
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "closing left commits in the log");
+
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(copy.path().join("state/local")).unwrap();
+    std::fs::copy(&db, copy.path().join("state/local/raw.db")).unwrap();
+    let reopened = open_at(copy.path(), "s2").await;
+    let found: Vec<String> = reopened
+        .search(&SearchQuery::text("log entry"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.observation_id)
+        .collect();
+    for id in &saved {
+        assert!(found.contains(id), "{id} missing from the copied file");
+    }
+    reopened.close().await;
 }

@@ -3,10 +3,11 @@
 
 use anyhow::Result;
 use mesh_memory::metadata::is_missing;
+use mesh_memory::view::head;
 use mesh_memory::{AnyStore, Memory};
 
 use super::{FAILED, OK};
-use crate::format::{head, py_repr};
+use crate::format::py_repr;
 use crate::output;
 
 pub async fn run(a: &crate::args::BackfillArgs, memory: &Memory<AnyStore>) -> Result<u8> {

@@ -1,12 +1,15 @@
 //! `kioku-mesh init`: write the configuration of a deployment shape.
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use mesh_core::daemon_config::{self, MeshRole};
 use mesh_core::{BackendMode, Settings, config};
 
 use super::{FAILED, OK, USAGE};
 use crate::args::{InitArgs, InitMode};
 use crate::output;
+use crate::setup::systemd;
 
 pub fn run(a: &InitArgs, settings: &Settings) -> Result<u8> {
     match a.mode {
@@ -54,10 +57,15 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
     }
     let scopes = daemon_config::declared_scopes(settings)?;
     let body = daemon_config::render_daemon_config(role, &listen, &connect, &scopes);
-    let config_path = settings.paths.daemon_config_file();
-    let unit_path = systemd_unit_path(settings);
+    // `--out ""` is the reference's spelling of "the default path".
+    let out = a.out.as_deref().filter(|p| !p.as_os_str().is_empty());
+    let config_path = out.map_or_else(|| settings.paths.daemon_config_file(), Path::to_path_buf);
+    let unit_path = systemd::unit_path(&settings.paths.config_dir);
     let unit = if a.install_systemd {
-        Some(systemd_unit(&config_path)?)
+        // systemd needs an absolute path; `--out` may be relative.
+        let absolute = std::path::absolute(&config_path)?;
+        let exe = std::env::current_exe()?;
+        Some(systemd::unit(&exe, &absolute, out.is_some()))
     } else {
         None
     };
@@ -74,6 +82,13 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
         return Ok(OK);
     }
 
+    if config_path.is_dir() {
+        output::note(format!(
+            "error: {} is a directory; give --out the path of a file to write.",
+            config_path.display()
+        ));
+        return Ok(USAGE);
+    }
     // Adding the unit to an existing configuration keeps that configuration.
     let reuse = config_path.exists() && !a.force && a.install_systemd;
     if config_path.exists() && !a.force && !reuse {
@@ -96,12 +111,23 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
             config_path.display()
         ));
     } else {
-        settings.paths.ensure_config_dir()?;
+        if out.is_some() {
+            if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+            }
+        } else {
+            settings.paths.ensure_config_dir()?;
+        }
         config::write_atomically(&config_path, body.as_bytes())?;
         output::line(format!("wrote {}", config_path.display()));
     }
-    let written = config::write_backend(&settings.paths, BackendMode::Zenoh)?;
-    output::line(format!("wrote {} (backend: zenoh)", written.display()));
+    // Like the reference, `--out` writes only that file (a config for a
+    // service or another host); config.yaml is left as it is.
+    if out.is_none() {
+        let written = config::write_backend(&settings.paths, BackendMode::Zenoh)?;
+        output::line(format!("wrote {} (backend: zenoh)", written.display()));
+    }
     if let Some(unit) = unit {
         if let Some(dir) = unit_path.parent() {
             mesh_core::paths::create_dir(dir, "systemd unit", "XDG_CONFIG_HOME")?;
@@ -111,10 +137,21 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
         output::line(
             "enable: systemctl --user daemon-reload && systemctl --user enable --now kioku-mesh",
         );
+    } else if out.is_some() {
+        output::line(format!(
+            "next: kioku-mesh serve --config {}   (or re-run with --install-systemd to run it as a user service)",
+            config_path.display()
+        ));
     } else {
         output::line(
             "next: kioku-mesh serve   (or re-run with --install-systemd to run it as a user service)",
         );
+    }
+    if out.is_some() && settings.backend != BackendMode::Zenoh {
+        output::line(format!(
+            "also: set `backend: zenoh` in {} (or KIOKU_MESH_BACKEND=zenoh) for this host's CLI and MCP server to use the daemon",
+            settings.paths.config_file().display()
+        ));
     }
     match role {
         MeshRole::Hub => {
@@ -143,52 +180,15 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
     Ok(OK)
 }
 
-fn systemd_unit_path(settings: &Settings) -> std::path::PathBuf {
-    // The config dir is <XDG_CONFIG_HOME>/kioku-mesh; units live beside it.
-    let base = settings.paths.config_dir.parent().map_or_else(
-        || settings.paths.config_dir.clone(),
-        std::path::Path::to_path_buf,
-    );
-    base.join("systemd").join("user").join("kioku-mesh.service")
-}
-
-fn systemd_unit(config_path: &std::path::Path) -> Result<String> {
-    let exe = std::env::current_exe()?;
-    let quote = |p: &std::path::Path| {
-        format!(
-            "\"{}\"",
-            p.display()
-                .to_string()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-        )
-    };
-    Ok(format!(
-        "# Written by `kioku-mesh init --install-systemd`. Safe to edit; re-running
-# with --force overwrites this file.
-[Unit]
-Description=kioku-mesh daemon (Zenoh router, storages, index keeper)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-ExecStart={} serve
-Restart=on-failure
-RestartSec=5s
-# The daemon reads {} and keeps its state in ~/.local/share/kioku-mesh.
-
-[Install]
-WantedBy=default.target
-",
-        quote(&exe),
-        config_path.display()
-    ))
-}
-
 fn local(a: &InitArgs, settings: &Settings) -> Result<u8> {
     if a.tls {
         output::note("error: --tls applies only to --mode hub / spoke.");
+        return Ok(USAGE);
+    }
+    if a.out.as_ref().is_some_and(|p| !p.as_os_str().is_empty()) {
+        output::note(
+            "error: --out applies only to --mode hub / spoke (local mode writes config.yaml, which has a fixed place).",
+        );
         return Ok(USAGE);
     }
     let path = settings.paths.config_file();

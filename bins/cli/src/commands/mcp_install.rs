@@ -1,20 +1,36 @@
-//! `kioku-mesh mcp install --client <client>`: register the MCP server.
+//! `kioku-mesh mcp install --client <client>`: register the MCP server, or
+//! with `--repair` rename the retired identity keys of a registration.
 
-use anyhow::Result;
 use mesh_core::Environment;
-use mesh_core::mcp_clients::{self, McpClient, Outcome};
 
-use super::{FAILED, OK};
+use super::{FAILED, OK, USAGE};
 use crate::args::{ClientArg, McpInstallArgs};
 use crate::output;
+use crate::setup::mcp_clients::{self, McpClient, Outcome};
+use crate::setup::repair::{self, Repair};
+use crate::setup::{Result, SetupError};
 
-pub fn run(a: &McpInstallArgs, env: &Environment) -> Result<u8> {
+/// Run the command, printing its errors here: the set-up errors carry their
+/// own exit status.
+pub fn run(a: &McpInstallArgs, env: &Environment) -> anyhow::Result<u8> {
     let client = match a.client {
         ClientArg::ClaudeCode => McpClient::ClaudeCode,
         ClientArg::CodexCli => McpClient::CodexCli,
         ClientArg::GeminiCli => McpClient::GeminiCli,
         ClientArg::ClaudeDesktop => McpClient::ClaudeDesktop,
     };
+    let result = if a.repair {
+        run_repair(client, a, env)
+    } else {
+        install(client, a, env)
+    };
+    Ok(result.unwrap_or_else(|e: SetupError| {
+        output::note(format!("error: {e}"));
+        if e.is_usage() { USAGE } else { FAILED }
+    }))
+}
+
+fn install(client: McpClient, a: &McpInstallArgs, env: &Environment) -> Result<u8> {
     let overrides = mcp_clients::parse_env_pairs(&a.env)?;
     let server = mcp_clients::find_server_binary(std::env::current_exe().ok().as_deref(), env)?;
     let plan = mcp_clients::plan(client, &a.name, server, &overrides)?;
@@ -46,4 +62,24 @@ pub fn run(a: &McpInstallArgs, env: &Environment) -> Result<u8> {
         }
     }
     Ok(OK)
+}
+
+fn run_repair(client: McpClient, a: &McpInstallArgs, env: &Environment) -> Result<u8> {
+    match repair::repair(client, &a.name, env)? {
+        Repair::Renamed { message, renames } => {
+            output::line(message);
+            for (legacy, current) in renames {
+                output::line(format!("  {legacy} -> {current}"));
+            }
+            Ok(OK)
+        }
+        Repair::Current(message) => {
+            output::line(message);
+            Ok(OK)
+        }
+        Repair::Missing(message) => {
+            output::note(message);
+            Ok(FAILED)
+        }
+    }
 }

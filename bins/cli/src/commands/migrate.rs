@@ -3,7 +3,6 @@
 use anyhow::Result;
 use mesh_core::Visibility;
 use mesh_core::keyspace::{self, Marker};
-use mesh_memory::mesh::migrate;
 use mesh_memory::{AnyStore, Memory};
 
 use super::{FAILED, OK, USAGE, confirm};
@@ -11,17 +10,12 @@ use crate::args::MigrateVisibilityArgs;
 use crate::output;
 
 pub async fn run(a: &MigrateVisibilityArgs, memory: &Memory<AnyStore>) -> Result<u8> {
-    let AnyStore::Mesh(store) = memory.store() else {
-        output::note(
-            "error: migrate-visibility works on the mesh (legacy keys live in Zenoh storages); \
-             set backend: zenoh or KIOKU_MESH_BACKEND=zenoh.",
-        );
-        return Ok(USAGE);
-    };
     let settings = memory.settings();
     let (visibility, scope_id) = match a.to.as_str() {
         "mesh" => (Visibility::Mesh, String::new()),
-        "user" | "team" => settings.resolve_write_visibility(&a.to)?,
+        "user" | "team" => {
+            settings.resolve_write_visibility(Some(Visibility::for_write(&a.to)?))?
+        }
         other => match other.split_once('/') {
             Some(("team", id)) => {
                 keyspace::validate_scope_slug(Visibility::Team, id)?;
@@ -46,7 +40,7 @@ pub async fn run(a: &MigrateVisibilityArgs, memory: &Memory<AnyStore>) -> Result
     } else {
         format!("{}/{scope_id}", visibility.as_str())
     };
-    let pending = store.pending().len().await?;
+    let pending = memory.pending_writes().await?;
     if pending > 0 {
         output::note(format!(
             "error: pending_puts={pending} > 0. Run `kioku-mesh drain --pending` first to prevent legacy key recreation."
@@ -54,7 +48,9 @@ pub async fn run(a: &MigrateVisibilityArgs, memory: &Memory<AnyStore>) -> Result
         return Ok(USAGE);
     }
 
-    let plan = migrate::plan(store, visibility, &scope_id).await?;
+    let plan = memory
+        .plan_visibility_migration(visibility, &scope_id)
+        .await?;
     let summary = [
         format!("  from: {}", a.from),
         format!("  to: {label}"),
@@ -91,15 +87,16 @@ pub async fn run(a: &MigrateVisibilityArgs, memory: &Memory<AnyStore>) -> Result
         return Ok(code);
     }
     let total = plan.items.len();
-    let report = migrate::execute(store, &plan, |done, r| {
-        if done % 500 == 0 || done == total {
-            output::note(format!(
-                "  progress: {done}/{total} (copied={}, conflicts={}, failures={})",
-                r.copied, r.conflicts, r.failures
-            ));
-        }
-    })
-    .await?;
+    let report = memory
+        .migrate_visibility(&plan, |done, r| {
+            if done % 500 == 0 || done == total {
+                output::note(format!(
+                    "  progress: {done}/{total} (copied={}, conflicts={}, failures={})",
+                    r.copied, r.conflicts, r.failures
+                ));
+            }
+        })
+        .await?;
     output::line(format!(
         "migrate-visibility complete: planned={} copied={} deleted={} conflicts={} failures={}",
         report.planned, report.copied, report.deleted, report.conflicts, report.failures

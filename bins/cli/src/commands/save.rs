@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use anyhow::{Context, Result};
+use mesh_core::Visibility;
 use mesh_memory::{AnyStore, Memory, PutOutcome, SaveRequest};
 
 use super::{OK, csv};
@@ -25,13 +26,13 @@ pub async fn run(a: &SaveArgs, memory: &Memory<AnyStore>) -> Result<u8> {
         summary: a.summary.clone(),
         project: a.project.clone(),
         tags: csv(&a.tags),
-        memory_type: a.memory_type.as_str().to_owned(),
+        memory_type: a.memory_type.into(),
         importance: a.importance,
         source_files: csv(&a.source_files),
         references: csv(&a.references),
         supersedes: csv(&a.supersedes),
-        visibility: a.visibility.clone(),
-        expires_at: a.expires_at.clone(),
+        visibility: Visibility::requested(&a.visibility)?,
+        expires_at: Some(a.expires_at.clone()).filter(|e| !e.trim().is_empty()),
         ttl_sec: a.ttl_sec,
         refuse_tool_call_fragments: false,
     };

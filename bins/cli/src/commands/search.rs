@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 use mesh_core::timestamp;
-use mesh_memory::{AnyStore, Memory, MemoryError, SearchMode, SearchQuery};
+use mesh_memory::{AnyStore, Memory, MemoryError, SearchMode, SearchQuery, view};
 
 use super::{FAILED, OK};
 use crate::args::{Format, GetArgs, ModeArg, SearchArgs};
-use crate::{format, output};
+use crate::output;
 
 pub async fn run(a: &SearchArgs, memory: &Memory<AnyStore>) -> Result<u8> {
     let since = if a.since.is_empty() {
@@ -31,7 +31,8 @@ pub async fn run(a: &SearchArgs, memory: &Memory<AnyStore>) -> Result<u8> {
         pc_id: a.pc_id.clone(),
         session_id: a.session_id.clone(),
         since,
-        limit: a.limit,
+        // The reference answers a limit of 0 or less with one result.
+        limit: usize::try_from(a.limit.max(1)).unwrap_or(usize::MAX),
         ..SearchQuery::default()
     };
     let results = memory.search(&q).await?;
@@ -44,9 +45,9 @@ pub async fn run(a: &SearchArgs, memory: &Memory<AnyStore>) -> Result<u8> {
         return Ok(OK);
     }
     output::line(match a.format {
-        Format::Text => format::text(&results),
-        Format::Markdown => format::markdown(&results),
-        Format::Json => format::json(&results),
+        Format::Text => view::text(&results),
+        Format::Markdown => view::markdown(&results),
+        Format::Json => view::json(&results),
     });
     Ok(OK)
 }
@@ -54,7 +55,7 @@ pub async fn run(a: &SearchArgs, memory: &Memory<AnyStore>) -> Result<u8> {
 pub async fn get(a: &GetArgs, memory: &Memory<AnyStore>) -> Result<u8> {
     match memory.get(&a.observation_id).await? {
         Some(found) => {
-            output::line(format::get_memory(&found));
+            output::line(view::get_memory(&found, None));
             Ok(OK)
         }
         None => {

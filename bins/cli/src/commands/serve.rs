@@ -2,24 +2,29 @@
 //! per-host daemon. Starts the router with its storages, then keeps the
 //! index current until SIGTERM or SIGINT.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
+use mesh_core::daemon::{Daemon, DaemonExit};
 use mesh_core::daemon_config::{self, MeshRole};
-use mesh_core::session::{self, DaemonConfig};
+use mesh_core::session::DaemonConfig;
 use mesh_core::{Environment, Settings};
-use mesh_memory::MemoryStore;
-use mesh_memory::mesh::{KeeperOptions, MeshOptions, MeshStore, keeper};
-use tokio::sync::watch;
 
-use super::{FAILED, OK};
+use super::{FAILED, OK, USAGE};
 use crate::args::{MeshJoinArgs, MeshStartArgs, ServeArgs};
 use crate::output;
 
 /// The daemon with the configured (or default) endpoints.
 pub async fn serve(a: &ServeArgs, env: Environment, settings: Settings) -> Result<u8> {
     let scopes = daemon_config::declared_scopes(&settings)?;
-    let mut config = DaemonConfig::load(&settings.paths.daemon_config_file(), &scopes)?;
+    let mut config = match &a.config {
+        Some(path) => match explicit_config(path, &scopes) {
+            Ok(config) => config,
+            Err(message) => {
+                output::note(format!("error: {message}"));
+                return Ok(USAGE);
+            }
+        },
+        None => DaemonConfig::load(&settings.paths.daemon_config_file(), &scopes)?,
+    };
     if !a.listen.is_empty() {
         config.set_listen(&daemon_config::normalize_endpoints(&a.listen)?)?;
     }
@@ -27,6 +32,50 @@ pub async fn serve(a: &ServeArgs, env: Environment, settings: Settings) -> Resul
         config.set_connect(&daemon_config::normalize_endpoints(&a.connect)?)?;
     }
     run_daemon(config, env, settings).await
+}
+
+/// `serve --config PATH`: the file must be there and parse; a path the user
+/// named never falls back to the built-in configuration.
+fn explicit_config(
+    path: &std::path::Path,
+    scopes: &[daemon_config::StorageScope],
+) -> Result<DaemonConfig, String> {
+    let fix = |force: &str| {
+        format!(
+            "write one with `kioku-mesh init --mode hub|spoke --out {}{force}`",
+            path.display()
+        )
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let problem = if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file".to_owned()
+        } else {
+            format!("cannot read it ({e})")
+        };
+        format!("--config {}: {problem}; {}", path.display(), fix(""))
+    })?;
+    let yaml = path
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"));
+    // init writes JSON5 whatever the name; zenohd's YAML form is read by name.
+    let parsed = if yaml {
+        DaemonConfig::load(path, scopes)
+    } else {
+        DaemonConfig::from_json5(&text)
+    };
+    let mut config = parsed.map_err(|e| {
+        let reason = match e {
+            mesh_core::CoreError::DaemonConfig { message, .. } => message,
+            other => other.to_string(),
+        };
+        format!(
+            "--config {}: not a daemon configuration ({reason}); fix it, or {}",
+            path.display(),
+            fix(" --force")
+        )
+    })?;
+    config.source = Some(path.to_owned());
+    Ok(config)
 }
 
 /// `mesh start`: a router on all interfaces with storage, no configuration.
@@ -85,29 +134,10 @@ fn port_of(endpoint: &str) -> Option<u16> {
     endpoint.rsplit(':').next()?.parse().ok()
 }
 
-/// Where the RocksDB backend library may be: beside the executable (an
-/// installed archive), in `deps/` beside it (a cargo build), or in a
-/// `lib/kioku-mesh` directory next to `bin/`.
-fn backend_dirs() -> Vec<PathBuf> {
-    let Ok(exe) = std::env::current_exe() else {
-        return Vec::new();
-    };
-    let Some(dir) = exe.parent() else {
-        return Vec::new();
-    };
-    let mut dirs = vec![dir.to_path_buf(), dir.join("deps")];
-    if let Some(prefix) = dir.parent() {
-        dirs.push(prefix.join("lib").join("kioku-mesh"));
-    }
-    dirs
-}
-
 async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) -> Result<u8> {
     // Registered before anything listens, so that a SIGTERM during start-up
     // is a clean shutdown too, not the default kill.
     let mut signals = Signals::register()?;
-    let keeper_options = KeeperOptions::from_env(&env)?;
-    let mesh_options = MeshOptions::from_settings(&settings, &env)?;
     let listen = config.listen_endpoints();
     let connect = config.connect_endpoints();
     let source = config.source.as_ref().map_or_else(
@@ -116,71 +146,35 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
     );
     let storages = config.storage_key_exprs();
 
-    let dirs = backend_dirs();
-    let library = session::find_backend_library(&dirs).with_context(|| {
-        format!(
-            "the RocksDB backend library {} is not beside this executable (looked in {}); \
-             install kioku-mesh from its release archive, which carries it",
-            session::BACKEND_LIBRARY,
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
-    tracing::debug!("RocksDB backend: {}", library.display());
-    let session = session::start_router(config, &library).await?;
-    let store = match MeshStore::with_session(mesh_options, session.clone()).await {
-        Ok(store) => store,
-        Err(e) => {
-            // Close the router first: dropping it mid-flight makes Zenoh
-            // warn about its runtime on the way out.
-            let _ = session.close().await;
-            return Err(anyhow::Error::new(e).context("cannot open the index"));
-        }
-    };
+    let mut daemon = Daemon::start(config).await?;
+    if let Err(e) = mesh_memory::mesh::serve_index(&mut daemon, &settings, &env).await {
+        daemon.close().await;
+        return Err(anyhow::Error::new(e).context("cannot open the index"));
+    }
     // Announced once the index is open too, so that the line means ready.
     output::note(format!(
         "kioku-mesh serve: router {} listening on {} (config: {source})",
-        session.zid(),
+        daemon.zid(),
         listen.join(", ")
     ));
     if !connect.is_empty() {
         output::note(format!("  dialing {}", connect.join(", ")));
     }
     output::note(format!("  storages: {}", storages.join(", ")));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut keeper = tokio::spawn(keeper::run(
-        store.clone(),
-        session.clone(),
-        keeper_options,
-        stop_rx,
-    ));
 
-    let finished = tokio::select! {
-        signal = signals.next() => {
+    let exit = daemon
+        .run_until(async {
+            let signal = signals.next().await;
             output::note(format!("kioku-mesh serve: {signal}, shutting down"));
-            let _ = stop_tx.send(true);
-            keeper.await
-        }
-        result = &mut keeper => result,
-    };
-    let code = match finished {
-        Ok(Ok(())) => OK,
-        Ok(Err(e)) => {
-            output::note(format!("error: the index keeper failed: {e}"));
+        })
+        .await;
+    Ok(match exit {
+        DaemonExit::Stopped => OK,
+        DaemonExit::ServiceFailed { service, error } => {
+            output::note(format!("error: the {service} failed: {error}"));
             FAILED
         }
-        Err(e) => {
-            output::note(format!("error: the index keeper stopped: {e}"));
-            FAILED
-        }
-    };
-    store.close().await;
-    if let Err(e) = session.close().await {
-        tracing::debug!("closing the router: {e}");
-    }
-    Ok(code)
+    })
 }
 
 struct Signals {

@@ -3,11 +3,11 @@
 use anyhow::Result;
 use mesh_core::identity::{AGENT_FAMILY_ENV, CLIENT_ID_ENV, IdentitySource};
 use mesh_memory::query::MAX_SEARCH;
-use mesh_memory::{AnyStore, Memory, MemoryStore};
+use mesh_memory::view::{self, head};
+use mesh_memory::{AnyStore, IndexRepair, Memory, MemoryStore};
 
 use super::{OK, USAGE};
 use crate::args::{DrainArgs, StatusArgs};
-use crate::format::head;
 use crate::output;
 
 fn source_note(source: IdentitySource, var: &str) -> String {
@@ -38,21 +38,13 @@ pub async fn run(a: &StatusArgs, memory: &Memory<AnyStore>) -> Result<u8> {
             id.client_id,
             source_note(id.client_id_source, CLIENT_ID_ENV)
         ),
-        format!("zenoh_session: {}", b.zenoh_session),
-        format!(
-            "last_put_at_iso: {}",
-            if b.last_put_at.is_empty() {
-                "-"
-            } else {
-                &b.last_put_at
-            }
-        ),
-        format!("last_put_status: {}", b.last_put_status),
-        format!("pending_puts: {}", b.pending_puts),
+    ];
+    lines.extend(view::backend_lines(b));
+    lines.extend([
         format!("observations_live: {}", c.live),
         format!("observations_tombstoned: {}", c.tombstoned),
         format!("observations_shadowed: {}", c.shadowed),
-    ];
+    ]);
     if c.shadowed > 0 {
         lines.push(
             "hint: shadowed observations exist (missing from source-of-truth during rebuild, hidden from search, \
@@ -68,14 +60,9 @@ pub async fn run(a: &StatusArgs, memory: &Memory<AnyStore>) -> Result<u8> {
         ""
     };
     lines.push(format!("count (within limit {MAX_SEARCH}): {n}{reached}"));
-    for (family, count) in &status.breakdown.by_family {
-        lines.push(format!("  family {family}: {count}"));
-    }
-    for (pc, count) in &status.breakdown.by_pc {
-        lines.push(format!("  pc {}: {count}", head(pc, 8)));
-    }
-    if let AnyStore::Mesh(store) = memory.store() {
-        let ready = store.readiness().await;
+    lines.extend(view::family_lines(&status.breakdown));
+    lines.extend(view::pc_lines(&status.breakdown));
+    if let Some(ready) = memory.readiness().await {
         lines.push(format!("mesh_ready: {}", ready.label()));
         let seen: Vec<String> = ready
             .storages
@@ -91,7 +78,7 @@ pub async fn run(a: &StatusArgs, memory: &Memory<AnyStore>) -> Result<u8> {
                 format!(" — {}", seen.join(", "))
             }
         ));
-        if ready.label() != "yes" {
+        if !ready.is_ready() {
             output::note(
                 "WARNING: the mesh is not ready for every stored scope; saves may be queued. Run `kioku-mesh doctor`.",
             );
@@ -133,26 +120,15 @@ pub async fn drain(a: &DrainArgs, memory: &Memory<AnyStore>) -> Result<u8> {
 }
 
 pub async fn realign(memory: &Memory<AnyStore>) -> Result<u8> {
-    match memory.store() {
-        AnyStore::Mesh(store) => {
-            let r = store.realign(false).await?;
-            output::line(format!(
-                "realigned the index: seen={}, added={}, tombstones={}, shadowed={}, revived={}, rejected={}",
-                r.seen,
-                r.applied.observations,
-                r.applied.tombstones,
-                r.shadowed,
-                r.revived,
-                r.applied.rejected
-            ));
-        }
-        AnyStore::Local(_) => {
-            let stats = memory.rebuild_index().await?;
-            output::line(format!(
-                "rebuilt the index: {} observations, {} tombstones ({} malformed rows skipped)",
-                stats.observations, stats.tombstones, stats.malformed
-            ));
-        }
+    match memory.repair_index().await? {
+        IndexRepair::Realigned(r) => output::line(format!(
+            "realigned the index: seen={}, added={}, tombstones={}, shadowed={}, revived={}, rejected={}",
+            r.seen, r.added, r.tombstones, r.shadowed, r.revived, r.rejected
+        )),
+        IndexRepair::Rebuilt(stats) => output::line(format!(
+            "rebuilt the index: {} observations, {} tombstones ({} malformed rows skipped)",
+            stats.observations, stats.tombstones, stats.malformed
+        )),
     }
     Ok(OK)
 }

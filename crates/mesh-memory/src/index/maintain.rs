@@ -132,21 +132,3 @@ pub async fn queue_everything(conn: &mut SqliteConnection) -> Result<()> {
     .ctx("queueing the index rebuild")?;
     Ok(())
 }
-
-/// Mark rows as shadowed: present here, missing from the mesh storage.
-pub async fn mark_shadowed(
-    conn: &mut SqliteConnection,
-    observation_id: &str,
-    at: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE ix_obs SET shadowed_at = COALESCE(shadowed_at, ?2)
-         WHERE observation_id = ?1 AND deleted_at IS NULL",
-    )
-    .bind(observation_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await
-    .ctx("marking a shadowed observation")?;
-    Ok(())
-}

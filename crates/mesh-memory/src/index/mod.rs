@@ -6,9 +6,9 @@
 //! mirrors the Zenoh storage. Either way it can be rebuilt from the source
 //! of truth at any time.
 
-pub mod maintain;
-pub mod plan;
-pub mod schema;
+pub(crate) mod maintain;
+pub(crate) mod plan;
+pub(crate) mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -108,7 +108,7 @@ pub struct Index {
 
 impl Index {
     /// Wrap an open pool whose database holds (or will hold) the index tables.
-    pub fn from_pool(pool: SqlitePool, path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn from_pool(pool: SqlitePool, path: impl Into<PathBuf>) -> Self {
         Self {
             pool,
             path: path.into(),
@@ -121,7 +121,7 @@ impl Index {
     }
 
     /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
@@ -478,11 +478,10 @@ impl Index {
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
-    /// Close the pool, checkpointing the WAL.
+    /// Close the pool.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await;
+        // No explicit checkpoint: SQLite checkpoints when the last
+        // connection closes, and a CLI command pays for every extra fsync.
         self.pool.close().await;
     }
 }

@@ -284,14 +284,13 @@ fn base_filters(q: &SearchQuery, now: &str, filters: &mut Vec<String>, binds: &m
     }
 }
 
-/// True when the plan's binds match its placeholders (used by tests).
-pub fn placeholder_count(sql: &str) -> usize {
-    sql.matches('?').count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn placeholder_count(sql: &str) -> usize {
+        sql.matches('?').count()
+    }
     use crate::query::Cursor;
 
     const NOW: &str = "2026-11-23T00:00:00.000000Z";

@@ -5,7 +5,10 @@
 //! never races a live change:
 //!
 //! - live changes from a subscriber on every stored scope (a put upserts,
-//!   a delete removes);
+//!   a delete removes), through a bounded queue: when a repair keeps the
+//!   keeper busy and the queue fills, the changes that do not fit are
+//!   dropped and a repair is scheduled instead, which reads them back from
+//!   the storages;
 //! - repairs: a full scan at start, every `repair_interval` (longer for a
 //!   store whose scans take long), in a burst after the set of connected
 //!   routers changes (a partition healing), and soon after live changes
@@ -15,11 +18,14 @@
 //! - the host's pending queue, drained whenever it holds writes.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mesh_core::Environment;
 use mesh_core::session::Session;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use zenoh::sample::SampleKind;
 
@@ -30,6 +36,13 @@ use crate::store::MemoryStore;
 
 /// Most live changes applied in one transaction.
 const BATCH: usize = 1024;
+/// Default capacity of the queue between the subscriber and the keeper:
+/// a few seconds of a heavy burst, a few megabytes at most.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+/// After the queue overflowed, the repair that reads back what was dropped
+/// waits this long, so that the storages have stored it by then (they
+/// receive the same samples as the subscriber, through their own queues).
+const REPAIR_AFTER_OVERFLOW: Duration = Duration::from_millis(250);
 /// A scheduled repair waits at least this many times as long as the last
 /// one took: repairs use at most about 2% of the daemon's time.
 const REPAIR_DUTY: u32 = 50;
@@ -56,6 +69,10 @@ pub struct KeeperOptions {
     pub drain_interval: Duration,
     /// Period of the router-set check.
     pub topology_interval: Duration,
+    /// Live changes the subscriber may queue while the keeper is busy (a
+    /// repair can take up to the scan timeout). Beyond it changes are
+    /// dropped and a repair brings them in from the storages.
+    pub queue_capacity: usize,
 }
 
 impl Default for KeeperOptions {
@@ -64,12 +81,15 @@ impl Default for KeeperOptions {
             repair_interval: Duration::from_secs(60),
             drain_interval: Duration::from_secs(5),
             topology_interval: Duration::from_secs(1),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
 
 impl KeeperOptions {
-    /// Defaults, with `KIOKU_MESH_REPAIR_INTERVAL_SECS` honoured.
+    /// Defaults, with `KIOKU_MESH_REPAIR_INTERVAL_SECS` and
+    /// `KIOKU_MESH_KEEPER_QUEUE` (the queue capacity; a tuning and test knob:
+    /// the tests set a tiny one to force overflows) honoured.
     pub fn from_env(env: &Environment) -> Result<Self> {
         let mut options = Self::default();
         if let Some(v) = env.var("KIOKU_MESH_REPAIR_INTERVAL_SECS") {
@@ -79,6 +99,19 @@ impl KeeperOptions {
                 ))
             })?;
             options.repair_interval = Duration::from_secs_f64(secs);
+        }
+        if let Some(v) = env.var("KIOKU_MESH_KEEPER_QUEUE") {
+            options.queue_capacity = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n: &usize| *n >= 1)
+                .ok_or_else(|| {
+                    MemoryError::InvalidArgument(format!(
+                        "KIOKU_MESH_KEEPER_QUEUE must be a whole number of at least 1 \
+                         (default {DEFAULT_QUEUE_CAPACITY}); got '{v}'"
+                    ))
+                })?;
         }
         Ok(options)
     }
@@ -91,10 +124,10 @@ pub async fn run(
     options: KeeperOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
+    let (intake, mut rx) = Intake::new(options.queue_capacity);
     let mut subscribers = Vec::new();
     for scope in store.scopes() {
-        let tx = tx.clone();
+        let intake = intake.clone();
         let subscriber = session
             .declare_subscriber(scope.key_expr())
             .callback(move |sample| {
@@ -109,8 +142,7 @@ pub async fn run(
                     },
                     SampleKind::Delete => Change::Delete { key },
                 };
-                // The receiver only goes away at shutdown.
-                let _ = tx.send(change);
+                intake.offer(change);
             })
             .await
             .map_err(|e| MemoryError::MeshUnreachable {
@@ -118,12 +150,15 @@ pub async fn run(
             })?;
         subscribers.push(subscriber);
     }
-    drop(tx);
+    let overflow = intake.overflow.clone();
+    drop(intake);
 
     let took = repair(&store, "start").await;
     let mut known_routers = routers(&session).await;
     let mut next_repair = Instant::now() + options.repair_interval.max(took * REPAIR_DUTY);
     let mut heal_repairs: Vec<Instant> = Vec::new();
+    // The repair that reads back changes the full queue dropped.
+    let mut overflow_repair: Option<Instant> = None;
     let mut topology = tokio::time::interval(options.topology_interval);
     let mut drain = tokio::time::interval(options.drain_interval);
     let mut batch: Vec<Change> = Vec::with_capacity(BATCH);
@@ -132,8 +167,8 @@ pub async fn run(
         let due = heal_repairs
             .iter()
             .copied()
-            .min()
-            .map_or(next_repair, |t| t.min(next_repair));
+            .chain(overflow_repair)
+            .fold(next_repair, Instant::min);
         tokio::select! {
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
@@ -156,10 +191,22 @@ pub async fn run(
                 }
                 batch.clear();
             }
+            () = overflow.notified.notified() => {
+                if overflow.take() && overflow_repair.is_none() {
+                    tracing::debug!("the live-change queue overflowed; repairing in {REPAIR_AFTER_OVERFLOW:?}");
+                    overflow_repair = Some(Instant::now() + REPAIR_AFTER_OVERFLOW);
+                }
+            }
             () = tokio::time::sleep_until(due) => {
                 let now = Instant::now();
                 heal_repairs.retain(|t| *t > now);
-                let took = repair(&store, "scheduled").await;
+                // Cleared before the scan starts: a change dropped during
+                // it schedules the next one.
+                let why = match overflow_repair.take_if(|t| *t <= now) {
+                    Some(_) => "after a queue overflow",
+                    None => "scheduled",
+                };
+                let took = repair(&store, why).await;
                 if now >= next_repair {
                     next_repair = Instant::now() + options.repair_interval.max(took * REPAIR_DUTY);
                 }
@@ -191,6 +238,64 @@ pub async fn run(
     Ok(())
 }
 
+/// The subscriber's end of the keeper's queue. Zenoh's callback must not
+/// block, and nothing may be lost without a trace: a change that does not
+/// fit raises the overflow flag, and the keeper repairs.
+#[derive(Clone)]
+struct Intake {
+    tx: mpsc::Sender<Change>,
+    capacity: usize,
+    overflow: Arc<Overflow>,
+}
+
+/// Raised when the queue dropped a change; the keeper lowers it when it
+/// schedules the repair.
+#[derive(Default)]
+struct Overflow {
+    raised: AtomicBool,
+    notified: Notify,
+}
+
+impl Overflow {
+    /// Whether changes were dropped since the last call.
+    fn take(&self) -> bool {
+        self.raised.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Intake {
+    fn new(capacity: usize) -> (Self, mpsc::Receiver<Change>) {
+        let capacity = capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let intake = Self {
+            tx,
+            capacity,
+            overflow: Arc::default(),
+        };
+        (intake, rx)
+    }
+
+    /// Queue `change`, or raise the overflow flag when the queue is full.
+    fn offer(&self, change: Change) {
+        match self.tx.try_send(change) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                // Logged once per overflow, not once per dropped change.
+                if !self.overflow.raised.swap(true, Ordering::AcqRel) {
+                    tracing::info!(
+                        "the index keeper is behind by {} live changes; newer ones are read back from the storages by a repair",
+                        self.capacity
+                    );
+                }
+                // A stored permit: the keeper wakes even if it is busy now.
+                self.overflow.notified.notify_one();
+            }
+            // The receiver only goes away at shutdown.
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
 /// Run one repair; how long it took.
 async fn repair(store: &MeshStore, why: &str) -> Duration {
     let started = Instant::now();
@@ -215,4 +320,62 @@ async fn routers(session: &Session) -> BTreeSet<String> {
         .await
         .map(|z| z.to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(i: usize) -> Change {
+        Change::Delete {
+            key: format!("mem/mesh/obs/a/c/p/s/{i}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_raises_the_overflow_flag_and_wakes_the_keeper() {
+        let (intake, mut rx) = Intake::new(4);
+        for i in 0..10 {
+            intake.offer(change(i));
+        }
+        tokio::time::timeout(Duration::from_secs(5), intake.overflow.notified.notified())
+            .await
+            .expect("the keeper is woken");
+        assert!(intake.overflow.take());
+        assert!(!intake.overflow.take(), "taking lowers the flag");
+
+        // The first four are queued in order; the rest were dropped.
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, 100).await, 4);
+        assert_eq!(got, (0..4).map(change).collect::<Vec<_>>());
+
+        // Room again: no overflow.
+        intake.offer(change(10));
+        assert!(!intake.overflow.take());
+        assert_eq!(rx.recv().await, Some(change(10)));
+    }
+
+    #[test]
+    fn the_queue_capacity_comes_from_the_environment() {
+        let env = |v: &str| Environment::empty("/", None).with_var("KIOKU_MESH_KEEPER_QUEUE", v);
+        assert_eq!(
+            KeeperOptions::from_env(&Environment::empty("/", None))
+                .unwrap()
+                .queue_capacity,
+            DEFAULT_QUEUE_CAPACITY
+        );
+        assert_eq!(
+            KeeperOptions::from_env(&env(" 4 ")).unwrap().queue_capacity,
+            4
+        );
+        // Blank counts as unset, as for every variable.
+        assert_eq!(
+            KeeperOptions::from_env(&env(" ")).unwrap().queue_capacity,
+            DEFAULT_QUEUE_CAPACITY
+        );
+        for bad in ["0", "-1", "many", "1.5"] {
+            let err = KeeperOptions::from_env(&env(bad)).unwrap_err().to_string();
+            assert!(err.contains("KIOKU_MESH_KEEPER_QUEUE"), "{bad}: {err}");
+        }
+    }
 }

@@ -13,7 +13,10 @@ use mesh_core::{Observation, Tombstone};
 use super::mirror::Change;
 use super::store::MeshStore;
 use super::wire;
-use crate::error::Result;
+use crate::any_store::AnyStore;
+use crate::error::{MemoryError, Result};
+use crate::memory::Memory;
+use crate::store::MemoryStore;
 use crate::store::PutOutcome;
 
 /// Selectors of the legacy layout: exactly the canonical shape.
@@ -210,4 +213,37 @@ pub async fn execute(
         progress(done + 1, &report);
     }
     Ok(report)
+}
+
+impl Memory<AnyStore> {
+    fn mesh_store(&self, what: &'static str) -> Result<&MeshStore> {
+        match self.store() {
+            AnyStore::Mesh(store) => Ok(store),
+            AnyStore::Local(_) => Err(MemoryError::NeedsMesh { what }),
+        }
+    }
+
+    /// Plan the move of every legacy (pre-scope) entry to `visibility` /
+    /// `scope_id`. Refused in local mode, where no legacy keys exist.
+    pub async fn plan_visibility_migration(
+        &self,
+        visibility: Visibility,
+        scope_id: &str,
+    ) -> Result<MigrationPlan> {
+        plan(self.mesh_store("migrate-visibility")?, visibility, scope_id).await
+    }
+
+    /// Carry out a plan from [`Memory::plan_visibility_migration`].
+    pub async fn migrate_visibility(
+        &self,
+        plan: &MigrationPlan,
+        progress: impl FnMut(usize, &MigrationReport),
+    ) -> Result<MigrationReport> {
+        execute(self.mesh_store("migrate-visibility")?, plan, progress).await
+    }
+
+    /// Writes waiting in this host's pending queue (0 in local mode).
+    pub async fn pending_writes(&self) -> Result<u64> {
+        Ok(self.store().backend_status().await?.pending_puts)
+    }
 }

@@ -6,16 +6,19 @@
 //!   confirmed by a storage before it counts as stored.
 //! - [`mirror`]: this host's SQLite copy of the storages (the gate every
 //!   value off the wire passes, and shadowing after a scan).
-//! - [`keeper`]: the daemon's loop that keeps the mirror current.
+//! - [`keeper`]: the daemon's loop that keeps the mirror current, added to
+//!   the daemon by [`serve_index`].
 //! - [`wire`]: the Zenoh operations (scan, confirmed put, delete).
 //! - [`migrate`]: moving legacy-layout keys into a scoped tier.
 
-pub mod keeper;
+pub(crate) mod keeper;
 pub mod migrate;
-pub mod mirror;
-pub mod pending;
+pub(crate) mod mirror;
+pub(crate) mod pending;
+mod service;
 pub mod store;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use keeper::KeeperOptions;
-pub use store::{MeshOptions, MeshStore, Readiness};
+pub use service::serve_index;
+pub use store::{MeshOptions, MeshStore};

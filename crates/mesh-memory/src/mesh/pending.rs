@@ -73,11 +73,6 @@ impl PendingQueue {
         })
     }
 
-    /// The queue file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Queue a write. A write already queued for the same key keeps its
     /// place and takes the new payload. Fails when the queue is full.
     pub async fn push(&self, key: &str, observation_id: &str, payload: &str) -> Result<i64> {

@@ -14,12 +14,15 @@ use mesh_core::{BackendMode, Environment, Observation, Settings, Tombstone};
 use tokio::sync::Mutex;
 
 use super::mirror::{self, Change, Reconciled};
-use super::pending::{LastPut, PendingQueue};
+use super::pending::PendingQueue;
 use super::wire;
 use crate::db;
 use crate::error::{MemoryError, Result};
 use crate::index::{Index, schema};
-use crate::store::{BackendStatus, MemoryStore, PhysicalDelete, PutOutcome, RebuildStats};
+use crate::store::{
+    BackendStatus, IndexRepair, MemoryStore, PhysicalDelete, PutOutcome, Readiness, RealignStats,
+    RebuildStats,
+};
 
 /// How long a client waits for the daemon before queueing instead.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -82,35 +85,6 @@ struct Link {
     fixed: bool,
 }
 
-/// What `status` and `doctor` report about the mesh.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Readiness {
-    /// A session to the daemon is open.
-    pub connected: bool,
-    /// Storages the reachable routers report.
-    pub storages: Vec<wire::SeenStorage>,
-    /// Stored scopes no reachable router has a storage for.
-    pub missing_scopes: Vec<String>,
-    /// Why the check could not complete, if it could not.
-    pub problem: Option<String>,
-}
-
-impl Readiness {
-    /// `yes`, or `waiting (<why>)`.
-    pub fn label(&self) -> String {
-        if !self.connected {
-            "waiting (no session)".to_owned()
-        } else if !self.missing_scopes.is_empty() {
-            format!(
-                "waiting (no storage for {})",
-                self.missing_scopes.join(", ")
-            )
-        } else {
-            "yes".to_owned()
-        }
-    }
-}
-
 /// The mesh backend: a mirror index, a pending queue and a Zenoh session.
 #[derive(Debug, Clone)]
 pub struct MeshStore {
@@ -130,7 +104,7 @@ impl MeshStore {
     /// Open on an existing session (the daemon's own). The index is a copy
     /// of what the storages hold, so a damaged one is moved aside (to
     /// `index.db.broken-<time>`) and rebuilt from them.
-    pub async fn with_session(options: MeshOptions, session: Session) -> Result<Self> {
+    pub(crate) async fn with_session(options: MeshOptions, session: Session) -> Result<Self> {
         match Self::open_inner(options.clone(), Some(session.clone())).await {
             // Only the index: a damaged pending queue holds writes that
             // exist nowhere else, so that error goes to the user as is.
@@ -210,7 +184,7 @@ impl MeshStore {
     }
 
     /// The pending queue.
-    pub fn pending(&self) -> &PendingQueue {
+    pub(crate) fn pending(&self) -> &PendingQueue {
         &self.pending
     }
 
@@ -220,7 +194,7 @@ impl MeshStore {
     }
 
     /// The session, opening it when needed.
-    pub async fn session(&self) -> Result<Session> {
+    pub(crate) async fn session(&self) -> Result<Session> {
         let mut link = self.link.lock().await;
         if let Some(s) = &link.session {
             return Ok(s.clone());
@@ -253,7 +227,7 @@ impl MeshStore {
     /// Make the mirror agree with a full scan of the mesh: apply what the
     /// storages hold and shadow what they lack. `reset` rebuilds the index
     /// tables from scratch as well.
-    pub async fn realign(&self, reset: bool) -> Result<Reconciled> {
+    pub(crate) async fn realign(&self, reset: bool) -> Result<Reconciled> {
         let session = self.session().await?;
         let started = std::time::Instant::now();
         let scan = wire::scan(&session, &self.options.scopes, wire::SCAN_TIMEOUT).await?;
@@ -272,14 +246,14 @@ impl MeshStore {
     }
 
     /// Apply changes seen on the mesh (the daemon's subscriber).
-    pub async fn apply(&self, changes: &[Change]) -> Result<mirror::Applied> {
+    pub(crate) async fn apply(&self, changes: &[Change]) -> Result<mirror::Applied> {
         mirror::apply(&self.index, changes).await
     }
 
     /// Queue a write of `payload` at `key`, show it in the index at once,
     /// then deliver the queue up to and including it. `Stored` means a
     /// storage returned it; `Queued` that it waits in the pending queue.
-    pub async fn write_key(
+    pub(crate) async fn write_key(
         &self,
         key: &str,
         observation_id: &str,
@@ -357,14 +331,9 @@ impl MeshStore {
         Ok((delivered as u64, None))
     }
 
-    /// The outcome of the last put from this host.
-    pub async fn last_put(&self) -> Result<LastPut> {
-        self.pending.last_put().await
-    }
-
     /// Whether the mesh can take writes for every stored scope: a session,
     /// and a storage somewhere for each scope.
-    pub async fn readiness(&self) -> Readiness {
+    pub async fn mesh_readiness(&self) -> Readiness {
         let session = match self.session().await {
             Ok(s) => s,
             Err(e) => {
@@ -513,6 +482,22 @@ impl MemoryStore for MeshStore {
             tracing::warn!("draining stopped after {delivered} writes: {reason}");
         }
         Ok(delivered)
+    }
+
+    async fn repair_index(&self) -> Result<IndexRepair> {
+        let r = self.realign(false).await?;
+        Ok(IndexRepair::Realigned(RealignStats {
+            seen: r.seen,
+            added: r.applied.observations,
+            tombstones: r.applied.tombstones,
+            shadowed: r.shadowed,
+            revived: r.revived,
+            rejected: r.applied.rejected,
+        }))
+    }
+
+    async fn readiness(&self) -> Option<Readiness> {
+        Some(self.mesh_readiness().await)
     }
 
     async fn close(&self) {

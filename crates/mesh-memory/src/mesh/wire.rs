@@ -12,6 +12,7 @@ use zenoh::sample::SampleKind;
 use super::mirror::Change;
 use super::pending::PendingWrite;
 use crate::error::{MemoryError, Result};
+pub use crate::store::SeenStorage;
 
 /// How long a full scan waits for every storage to answer.
 pub const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -166,17 +167,6 @@ pub async fn keys_matching(session: &Session, selector: &str) -> Result<Vec<Stri
     keys.sort();
     keys.dedup();
     Ok(keys)
-}
-
-/// A storage some router of the mesh reports on its admin space.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenStorage {
-    /// The router's Zenoh id.
-    pub router: String,
-    /// The storage's name.
-    pub name: String,
-    /// The key expression it stores.
-    pub key_expr: String,
 }
 
 /// The storages every reachable router reports (routers with the admin

@@ -11,20 +11,17 @@
 //!
 //! An existing entry is kept unless `force`; a file that does not parse is
 //! refused and left untouched; every write goes through a temporary file and
-//! a rename, after a timestamped backup of the previous file.
+//! a rename, after a timestamped backup of the previous file. The file
+//! edits are in [`super::client_files`].
 
 use std::fmt;
-use std::fs;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use jsonc_parser::ParseOptions;
-use jsonc_parser::cst::{CstInputValue, CstRootNode};
+use mesh_core::Environment;
 
-use crate::config::write_atomically;
-use crate::environment::Environment;
-use crate::error::{CoreError, Result};
+use super::client_files::{install_codex, install_json};
+use super::{Result, SetupError};
 
 /// The default registration name.
 pub const DEFAULT_NAME: &str = "kioku_mesh";
@@ -102,7 +99,7 @@ pub fn validate_name(name: &str) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(CoreError::InvalidRegistryName(name.to_owned()))
+        Err(SetupError::InvalidRegistryName(name.to_owned()))
     }
 }
 
@@ -112,7 +109,7 @@ pub fn parse_env_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {
         .iter()
         .map(|raw| match raw.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-            _ => Err(CoreError::InvalidEnvPair(raw.clone())),
+            _ => Err(SetupError::InvalidEnvPair(raw.clone())),
         })
         .collect()
 }
@@ -161,7 +158,7 @@ pub fn find_server_binary(next_to: Option<&Path>, env: &Environment) -> Result<P
         return Ok(candidate);
     }
     which(name, env).ok_or_else(|| {
-        CoreError::ProgramNotFound(
+        SetupError::ProgramNotFound(
             "kioku-mesh-mcp is neither next to kioku-mesh nor on PATH; install both binaries \
              (cargo install --path bins/cli && cargo install --path bins/mcp)"
                 .to_owned(),
@@ -178,7 +175,7 @@ pub fn which(program: &str, env: &Environment) -> Option<PathBuf> {
 
 /// The configuration file a file-based client reads.
 pub fn config_path(client: McpClient, env: &Environment) -> Result<PathBuf> {
-    let home = env.home().ok_or(CoreError::NoHome)?;
+    let home = env.home().ok_or(mesh_core::CoreError::NoHome)?;
     Ok(match client {
         McpClient::CodexCli => env
             .var("CODEX_HOME")
@@ -188,7 +185,11 @@ pub fn config_path(client: McpClient, env: &Environment) -> Result<PathBuf> {
         McpClient::ClaudeDesktop => {
             claude_desktop_dir(home, env).join("claude_desktop_config.json")
         }
-        McpClient::ClaudeCode => home.join(".claude.json"),
+        // CLAUDE_CONFIG_DIR moves the whole file, not a directory under HOME.
+        McpClient::ClaudeCode => env
+            .var("CLAUDE_CONFIG_DIR")
+            .map_or_else(|| home.to_path_buf(), PathBuf::from)
+            .join(".claude.json"),
     })
 }
 
@@ -289,7 +290,7 @@ fn run(program: &Path, args: &[String]) -> Result<std::process::Output> {
     Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| CoreError::CommandFailed {
+        .map_err(|e| SetupError::CommandFailed {
             command: format!("{} {}", program.display(), args.join(" ")),
             status: "not started".into(),
             stderr: e.to_string(),
@@ -303,7 +304,7 @@ fn install_claude_code(
     dry_run: bool,
 ) -> Result<Outcome> {
     let claude = which("claude", env).ok_or_else(|| {
-        CoreError::ProgramNotFound(
+        SetupError::ProgramNotFound(
             "claude binary not on PATH. Install Claude Code first (https://docs.claude.com/en/docs/claude-code).".into(),
         )
     })?;
@@ -337,7 +338,7 @@ fn install_claude_code(
             ],
         )?;
         if !removed.status.success() {
-            return Err(CoreError::CommandFailed {
+            return Err(SetupError::CommandFailed {
                 command: format!("claude mcp remove {}", plan.name),
                 status: removed.status.to_string(),
                 stderr: String::from_utf8_lossy(&removed.stderr).trim().to_owned(),
@@ -346,201 +347,13 @@ fn install_claude_code(
     }
     let added = run(&claude, &add)?;
     if !added.status.success() {
-        return Err(CoreError::CommandFailed {
+        return Err(SetupError::CommandFailed {
             command: "claude mcp add".into(),
             status: added.status.to_string(),
             stderr: String::from_utf8_lossy(&added.stderr).trim().to_owned(),
         });
     }
     Ok(Outcome::Registered { via: claude })
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CoreError::Io {
-            action: "cannot read",
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Copy `path` to `path.bak-<time>` (a fresh name), returning it.
-fn backup(path: &Path) -> Result<PathBuf> {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let name = path
-        .file_name()
-        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let mut candidate = path.with_file_name(format!("{name}.bak-{stamp}"));
-    let mut n = 1;
-    while candidate.exists() {
-        candidate = path.with_file_name(format!("{name}.bak-{stamp}-{n}"));
-        n += 1;
-    }
-    fs::copy(path, &candidate).map_err(|source| CoreError::Io {
-        action: "cannot back up",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(candidate)
-}
-
-fn write_config(path: &Path, text: &str, had_file: bool) -> Result<Option<PathBuf>> {
-    if let Some(dir) = path.parent() {
-        crate::paths::create_dir(dir, "client config", "HOME")?;
-    }
-    let kept = if had_file { Some(backup(path)?) } else { None };
-    write_atomically(path, text.as_bytes())?;
-    Ok(kept)
-}
-
-/// The TOML text of the Codex registration.
-pub fn codex_table(plan: &InstallPlan) -> toml_edit::Table {
-    let mut table = toml_edit::Table::new();
-    table.decor_mut().set_prefix(format!(
-        "\n# Added by `kioku-mesh mcp install --client {}`. Re-run with --force to update.\n",
-        plan.client
-    ));
-    table["command"] = toml_edit::value(plan.command.display().to_string());
-    let mut env = toml_edit::Table::new();
-    for (k, v) in &plan.env {
-        env[k.as_str()] = toml_edit::value(v.as_str());
-    }
-    table["env"] = toml_edit::Item::Table(env);
-    table
-}
-
-fn install_codex(plan: &InstallPlan, path: &Path, force: bool, dry_run: bool) -> Result<Outcome> {
-    let existing = read_optional(path)?;
-    let mut doc: toml_edit::DocumentMut =
-        existing
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e: toml_edit::TomlError| CoreError::MalformedClientConfig {
-                path: path.to_path_buf(),
-                format: "TOML",
-                message: e.to_string().trim().to_owned(),
-            })?;
-    let servers = doc
-        .entry("mcp_servers")
-        .or_insert_with(|| {
-            let mut t = toml_edit::Table::new();
-            t.set_implicit(true);
-            toml_edit::Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| CoreError::ClientConfigShape {
-            path: path.to_path_buf(),
-            problem: "mcp_servers is not a table".into(),
-        })?;
-    let key = format!("mcp_servers.{}", plan.name);
-    if servers.contains_key(&plan.name) && !force && !dry_run {
-        return Ok(Outcome::AlreadyRegistered {
-            key,
-            location: path.display().to_string(),
-        });
-    }
-    servers.remove(&plan.name);
-    servers.insert(&plan.name, toml_edit::Item::Table(codex_table(plan)));
-    if dry_run {
-        let mut only = toml_edit::DocumentMut::new();
-        let mut t = toml_edit::Table::new();
-        t.set_implicit(true);
-        t.insert(&plan.name, toml_edit::Item::Table(codex_table(plan)));
-        only.insert("mcp_servers", toml_edit::Item::Table(t));
-        return Ok(Outcome::DryRun(format!(
-            "# would write to {}\n{}",
-            path.display(),
-            only.to_string().trim_start()
-        )));
-    }
-    let backup = write_config(path, &doc.to_string(), existing.is_some())?;
-    Ok(Outcome::Written {
-        key,
-        path: path.to_path_buf(),
-        backup,
-    })
-}
-
-fn json_entry(plan: &InstallPlan) -> CstInputValue {
-    CstInputValue::Object(vec![
-        (
-            "command".into(),
-            CstInputValue::String(plan.command.display().to_string()),
-        ),
-        ("args".into(), CstInputValue::Array(Vec::new())),
-        (
-            "env".into(),
-            CstInputValue::Object(
-                plan.env
-                    .iter()
-                    .map(|(k, v)| (k.clone(), CstInputValue::String(v.clone())))
-                    .collect(),
-            ),
-        ),
-    ])
-}
-
-fn install_json(plan: &InstallPlan, path: &Path, force: bool, dry_run: bool) -> Result<Outcome> {
-    let existing = read_optional(path)?;
-    let text = existing
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "{}\n".to_owned());
-    let root = CstRootNode::parse(&text, &ParseOptions::default()).map_err(|e| {
-        CoreError::MalformedClientConfig {
-            path: path.to_path_buf(),
-            format: "JSON",
-            message: e.to_string(),
-        }
-    })?;
-    let shape = |problem: &str| CoreError::ClientConfigShape {
-        path: path.to_path_buf(),
-        problem: problem.to_owned(),
-    };
-    let top = root
-        .object_value_or_create()
-        .ok_or_else(|| shape("the top level is not a JSON object"))?;
-    let servers = top
-        .object_value_or_create("mcpServers")
-        .ok_or_else(|| shape("mcpServers is not an object"))?;
-    let key = format!("mcpServers.{}", plan.name);
-    if let Some(prop) = servers.get(&plan.name) {
-        if !force && !dry_run {
-            return Ok(Outcome::AlreadyRegistered {
-                key,
-                location: path.display().to_string(),
-            });
-        }
-        prop.remove();
-    }
-    servers.append(&plan.name, json_entry(plan));
-    if dry_run {
-        let only = CstRootNode::parse("{}", &ParseOptions::default())
-            .map_err(|e| shape(&e.to_string()))?;
-        let obj = only.object_value_or_set();
-        obj.append(
-            "mcpServers",
-            CstInputValue::Object(vec![(plan.name.clone(), json_entry(plan))]),
-        );
-        return Ok(Outcome::DryRun(format!(
-            "# would write to {}\n{only}",
-            path.display()
-        )));
-    }
-    let mut out = root.to_string();
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    let backup = write_config(path, &out, existing.is_some())?;
-    Ok(Outcome::Written {
-        key,
-        path: path.to_path_buf(),
-        backup,
-    })
 }
 
 #[cfg(test)]
@@ -589,88 +402,5 @@ mod tests {
         );
         assert_eq!(p.env[1].1, "codex");
         assert_eq!(p.env[2].1, "mine");
-    }
-
-    #[test]
-    fn codex_edit_keeps_the_rest_of_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        let before =
-            "# my settings\nmodel = \"o3\"  # keep\n\n[mcp_servers.other]\ncommand = \"other\"\n";
-        fs::write(&path, before).unwrap();
-        let p = plan_for(McpClient::CodexCli);
-        let out = install_codex(&p, &path, false, false).unwrap();
-        assert!(matches!(
-            out,
-            Outcome::Written {
-                backup: Some(_),
-                ..
-            }
-        ));
-        let after = fs::read_to_string(&path).unwrap();
-        assert!(after.starts_with(before), "{after}");
-        let doc: toml_edit::DocumentMut = after.parse().unwrap();
-        assert_eq!(
-            doc["mcp_servers"]["kioku_mesh"]["command"].as_str(),
-            Some("/opt/km/bin/kioku-mesh-mcp")
-        );
-        assert_eq!(
-            doc["mcp_servers"]["kioku_mesh"]["env"]["EXTRA"].as_str(),
-            Some("1")
-        );
-        assert!(matches!(
-            install_codex(&p, &path, false, false).unwrap(),
-            Outcome::AlreadyRegistered { .. }
-        ));
-        assert_eq!(fs::read_to_string(&path).unwrap(), after);
-    }
-
-    #[test]
-    fn json_edit_keeps_other_servers_keys_and_comments() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("settings.json");
-        let before = "{\n  // theme chosen by hand\n  \"theme\": \"dark\",\n  \"mcpServers\": {\n    \"other\": { \"command\": \"x\" }\n  }\n}\n";
-        fs::write(&path, before).unwrap();
-        let p = plan_for(McpClient::GeminiCli);
-        install_json(&p, &path, false, false).unwrap();
-        let after = fs::read_to_string(&path).unwrap();
-        assert!(after.contains("// theme chosen by hand"), "{after}");
-        assert!(
-            after.contains("\"other\": { \"command\": \"x\" }"),
-            "{after}"
-        );
-        let parsed = CstRootNode::parse(&after, &ParseOptions::default())
-            .unwrap()
-            .to_serde_value()
-            .unwrap();
-        assert_eq!(
-            parsed["mcpServers"]["kioku_mesh"]["command"],
-            "/opt/km/bin/kioku-mesh-mcp"
-        );
-        assert_eq!(parsed["theme"], "dark");
-    }
-
-    #[test]
-    fn malformed_files_are_refused_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let toml = dir.path().join("config.toml");
-        fs::write(&toml, "[broken\n").unwrap();
-        assert!(install_codex(&plan_for(McpClient::CodexCli), &toml, true, false).is_err());
-        assert_eq!(fs::read_to_string(&toml).unwrap(), "[broken\n");
-        let json = dir.path().join("settings.json");
-        fs::write(&json, "{ \"mcpServers\": [1, 2] }").unwrap();
-        let err = install_json(&plan_for(McpClient::GeminiCli), &json, true, false).unwrap_err();
-        assert!(
-            err.to_string().contains("mcpServers is not an object"),
-            "{err}"
-        );
-        fs::write(&json, "{ oops").unwrap();
-        assert!(install_json(&plan_for(McpClient::GeminiCli), &json, true, false).is_err());
-        assert_eq!(fs::read_to_string(&json).unwrap(), "{ oops");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "no backups or temporaries left"
-        );
     }
 }
