@@ -149,6 +149,12 @@ impl Sandbox {
         self
     }
 
+    /// Remove a sandbox variable (the command then runs without it).
+    pub fn unset(&mut self, name: &str) -> &mut Self {
+        self.vars.retain(|(k, _)| k != name);
+        self
+    }
+
     /// The value of a sandbox variable.
     pub fn var(&self, name: &str) -> Option<String> {
         self.vars
@@ -437,6 +443,14 @@ impl Daemon {
             self.port
         );
         run.code
+    }
+
+    /// Send `signal` (a name such as `STOP` or `CONT`) to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.pid()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -s {signal} failed");
     }
 
     /// Kill with SIGKILL, no chance to clean up.

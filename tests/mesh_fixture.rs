@@ -147,6 +147,14 @@ impl Mesh {
         self.daemons[host as usize] = Some(daemon);
     }
 
+    /// `host`'s running daemon.
+    #[track_caller]
+    pub fn daemon(&self, host: Host) -> &Daemon {
+        self.daemons[host as usize]
+            .as_ref()
+            .unwrap_or_else(|| panic!("{host:?} is not running"))
+    }
+
     /// Stop `host`'s daemon with SIGTERM (bounded wait); its exit status.
     #[track_caller]
     pub fn stop(&mut self, host: Host) -> i32 {

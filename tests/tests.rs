@@ -60,3 +60,9 @@ mod mesh_seed;
 
 /// The Python reference as a client of our mesh daemon.
 mod interop_mesh;
+
+/// A successful command prints no error, Zenoh's chatter stays quiet.
+mod mesh_quiet;
+
+/// `gc --by-pc-id` in mesh mode.
+mod mesh_purge;

@@ -7,6 +7,7 @@ use mesh_memory::{AnyStore, Memory};
 
 use super::{FAILED, OK, USAGE, confirm};
 use crate::args::{GcArgs, GcObservationsArgs};
+use crate::format::py_repr;
 use crate::output;
 
 fn project_note(project: &str) -> String {
@@ -54,8 +55,7 @@ pub async fn run(a: &GcArgs, memory: &Memory<AnyStore>) -> Result<u8> {
             output::note("--by-pc-id is not supported in local mode.");
             return Ok(USAGE);
         }
-        output::note("--by-pc-id needs the mesh backend, which this build does not include yet.");
-        return Ok(USAGE);
+        return purge_host(a, memory).await;
     }
     let report = memory
         .gc(a.retention_days, project_filter(&a.project))
@@ -149,4 +149,67 @@ pub async fn observations(a: &GcObservationsArgs, memory: &Memory<AnyStore>) -> 
         r.tombstoned, r.tombstones_purged, r.shadows_purged, r.failures
     ));
     Ok(if r.failures == 0 { OK } else { FAILED })
+}
+
+/// `gc --by-pc-id`: dry run by default, `--execute` (with confirmation or
+/// `--yes`) deletes.
+async fn purge_host(a: &GcArgs, memory: &Memory<AnyStore>) -> Result<u8> {
+    if a.by_pc_id.chars().count() != 32 {
+        output::note("--by-pc-id requires a 32-character pc_id.");
+        return Ok(USAGE);
+    }
+    let prefix = if a.session_prefix.is_empty() {
+        String::new()
+    } else {
+        format!(" session_prefix={}", py_repr(&a.session_prefix))
+    };
+    output::note(format!(
+        "scanning mem/obs/** pc_id={}{prefix}",
+        py_repr(&a.by_pc_id)
+    ));
+    let plan = memory
+        .plan_host_purge(&a.by_pc_id, &a.session_prefix)
+        .await?;
+    output::note(format!("matched obs: {} entries", plan.targets.len()));
+    if plan.targets.is_empty() {
+        output::line("no targets — no observations matched the pc_id.");
+        return Ok(OK);
+    }
+    output::note("session breakdown:");
+    for (session, count) in plan.sessions() {
+        output::note(format!("  {:>40}: {count}", py_repr(&session)));
+    }
+    if !a.execute {
+        output::line("Dry run — pass --execute to actually delete.");
+        return Ok(OK);
+    }
+    let question = format!(
+        "Physically delete {} obs for pc_id={}? type 'yes' to confirm: ",
+        plan.targets.len(),
+        a.by_pc_id
+    );
+    if !a.yes
+        && let Err(code) = confirm(
+            &question,
+            "--execute requires interactive confirmation. Pass --yes for non-interactive use.",
+        )
+    {
+        return Ok(code);
+    }
+    let total = plan.targets.len();
+    let report = memory
+        .purge_host(&plan, |done, r| {
+            if done % 500 == 0 {
+                output::note(format!(
+                    "  progress: {done}/{total} (purged={}, fail={})",
+                    r.observations, r.failures
+                ));
+            }
+        })
+        .await?;
+    output::line(format!(
+        "physically deleted: obs={}, tombs={}, failures={} (tomb sweep / broadcast skipped)",
+        report.observations, report.tombstones, report.failures
+    ));
+    Ok(if report.failures == 0 { OK } else { FAILED })
 }

@@ -10,11 +10,13 @@
 //!   the daemon by [`serve_index`].
 //! - [`wire`]: the Zenoh operations (scan, confirmed put, delete).
 //! - [`migrate`]: moving legacy-layout keys into a scoped tier.
+//! - [`purge`]: physically deleting everything one host wrote.
 
 pub(crate) mod keeper;
 pub mod migrate;
 pub(crate) mod mirror;
 pub(crate) mod pending;
+pub mod purge;
 mod service;
 pub mod store;
 pub(crate) mod wire;
