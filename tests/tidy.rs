@@ -196,3 +196,39 @@ fn first_readme_command_needs_no_libclang() {
         );
     }
 }
+
+/// The zenoh features `cargo tree` resolves for `package` built alone.
+fn zenoh_features_alone(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["tree", "--offline", "-e", "features", "-i", "zenoh"])
+        .args(["--depth", "1", "--prefix", "none", "-p", package])
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("feature \"").nth(1)?.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Zenoh's plugin loader refuses a backend library built with another zenoh
+/// feature set ("Plugin compatibility mismatch"): `kioku-mesh` and the
+/// RocksDB library, each built in a command of its own, must agree.
+#[test]
+fn the_daemon_and_its_storage_library_agree_on_zenoh_features() {
+    let cli = zenoh_features_alone("kioku-mesh");
+    let library = zenoh_features_alone("mesh-rocksdb-backend");
+    assert!(cli.contains("unstable"), "no zenoh features read: {cli:?}");
+    assert_eq!(
+        cli, library,
+        "zenoh features differ between kioku-mesh and mesh-rocksdb-backend built alone: \
+         align the workspace's zenoh features (Cargo.toml) with zenoh-backend-rocksdb's"
+    );
+}

@@ -206,7 +206,13 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if mcp_only {
         return mcp_bench(&ws, &tools, &release, &seeder, quick);
     }
-    let sizes: &[usize] = if quick { &[1_000] } else { &[1_000, 10_000] };
+    // 50 observations is what a new user and every agent hook sees: there
+    // the whole command (start-up, open, close) is the cost.
+    let sizes: &[usize] = if quick {
+        &[50, 1_000]
+    } else {
+        &[50, 1_000, 10_000]
+    };
 
     println!(
         "\n| store | command | kioku-mesh (Rust) mean / p50 / p95 ms | Python reference mean / p50 / p95 ms | speed-up (mean) |"
