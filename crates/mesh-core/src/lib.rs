@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+mod config_doc;
 pub mod daemon;
 pub mod daemon_config;
 pub mod environment;

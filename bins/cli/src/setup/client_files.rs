@@ -175,23 +175,10 @@ pub fn install_json(
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::path::PathBuf;
 
     use super::*;
-    use crate::setup::mcp_clients::{DEFAULT_NAME, McpClient, plan};
-
-    fn plan_for(client: McpClient) -> InstallPlan {
-        plan(
-            client,
-            DEFAULT_NAME,
-            PathBuf::from("/opt/km/bin/kioku-mesh-mcp"),
-            &[
-                ("KIOKU_MESH_CLIENT_ID".into(), "mine".into()),
-                ("EXTRA".into(), "1".into()),
-            ],
-        )
-        .unwrap()
-    }
+    use crate::setup::mcp_clients::McpClient;
+    use crate::setup::mcp_clients::tests::plan_for;
 
     #[test]
     fn codex_edit_keeps_the_rest_of_the_file() {

@@ -357,10 +357,12 @@ fn install_claude_code(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn plan_for(client: McpClient) -> InstallPlan {
+    /// A plan with a fixed server path and two variables (also used by the
+    /// file editors' tests).
+    pub(crate) fn plan_for(client: McpClient) -> InstallPlan {
         plan(
             client,
             DEFAULT_NAME,

@@ -17,6 +17,7 @@ pub mod migrate;
 pub(crate) mod mirror;
 pub(crate) mod pending;
 pub mod purge;
+mod reconcile;
 mod service;
 pub mod store;
 pub(crate) mod wire;
