@@ -24,7 +24,12 @@ fn main() -> ExitCode {
         output::note(format!("error: {e:#}"));
         return ExitCode::from(1);
     }
-    let runtime = match mesh_core::session::runtime() {
+    let runtime = if cli.command.runs_daemon() || !local_mode() {
+        mesh_core::session::runtime()
+    } else {
+        mesh_core::session::local_runtime()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             output::note(format!("error: cannot start the async runtime: {e}"));
@@ -33,6 +38,14 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(commands::run(cli));
     ExitCode::from(code)
+}
+
+/// True when configuration selects local mode, where no command uses Zenoh.
+/// A configuration that does not load counts as not local: the command
+/// then reports the problem itself.
+fn local_mode() -> bool {
+    let env = mesh_core::Environment::from_process();
+    mesh_core::Settings::load(&env).is_ok_and(|s| s.backend == mesh_core::BackendMode::Local)
 }
 
 /// The RocksDB backend reads its data root from the environment when the

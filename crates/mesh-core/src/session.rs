@@ -310,12 +310,21 @@ fn json_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
-/// The tokio runtime the binaries run on. Zenoh needs a multi-thread one;
-/// two workers match what a CLI command or the MCP server can use and cost
-/// nothing measurable to start.
+/// The tokio runtime the binaries run on when Zenoh may be used (mesh
+/// mode, the daemon, the MCP server): Zenoh needs a multi-thread one; two
+/// workers match what these processes can use.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// The runtime of a command that never touches Zenoh (local mode): one
+/// thread. A command runs for milliseconds; worker threads and the
+/// hand-offs between them were a measurable part of that.
+pub fn local_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
