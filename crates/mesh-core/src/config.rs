@@ -103,11 +103,14 @@ pub struct Settings {
     pub backend: BackendMode,
     /// Where the backend setting came from.
     pub backend_origin: String,
-    /// The user scope id, `""` when unset.
-    pub user_id: String,
-    /// The team scope id, `""` when unset.
-    pub team_id: String,
-    /// The visibility of writes that do not name one (unvalidated).
+    /// The user scope id, if set (a blank value counts as unset). Checked
+    /// when a key is built from it, so a bad id fails the write that uses
+    /// it with the reference's message, not every command.
+    pub user_id: Option<String>,
+    /// The team scope id, if set (a blank value counts as unset).
+    pub team_id: Option<String>,
+    /// The visibility of writes that do not name one; parsed when a write
+    /// uses it, as the reference does, so a bad value fails only writes.
     pub default_visibility: String,
     /// Where `default_visibility` came from.
     pub default_visibility_origin: String,
@@ -153,14 +156,14 @@ impl Settings {
             .var("KIOKU_MESH_USER_ID")
             .map(str::to_owned)
             .or(global.string("user_id")?)
-            .unwrap_or_default();
+            .filter(|v| !v.trim().is_empty());
         let team_id = first_of(
             env.var("KIOKU_MESH_TEAM_ID"),
             &[&project, &global],
             "team_id",
         )?
         .map(|(v, _)| v)
-        .unwrap_or_default();
+        .filter(|v| !v.trim().is_empty());
         let (default_visibility, default_visibility_origin) =
             match env.var("KIOKU_MESH_DEFAULT_VISIBILITY") {
                 Some(v) => (v.to_owned(), "KIOKU_MESH_DEFAULT_VISIBILITY".to_owned()),
@@ -200,7 +203,7 @@ impl Settings {
         };
         let scope_id = match visibility {
             Visibility::User => {
-                if self.user_id.is_empty() {
+                let Some(user_id) = &self.user_id else {
                     return Err(CoreError::MissingScopeId {
                         visibility: "user",
                         field: "user_id",
@@ -210,11 +213,11 @@ impl Settings {
                             self.paths.config_file().display()
                         ),
                     });
-                }
-                self.user_id.clone()
+                };
+                user_id.clone()
             }
             Visibility::Team => {
-                if self.team_id.is_empty() {
+                let Some(team_id) = &self.team_id else {
                     return Err(CoreError::MissingScopeId {
                         visibility: "team",
                         field: "team_id",
@@ -224,8 +227,8 @@ impl Settings {
                             self.paths.config_file().display()
                         ),
                     });
-                }
-                self.team_id.clone()
+                };
+                team_id.clone()
             }
             Visibility::Mesh | Visibility::Legacy => String::new(),
         };
@@ -396,8 +399,12 @@ mod tests {
         f.project_file("team_id: p-team\ndefault_visibility: team\nuser_id: evil\n");
         let s = Settings::load(&f.env()).unwrap();
         assert_eq!(s.backend, BackendMode::Zenoh);
-        assert_eq!(s.user_id, "g-user", "a project file never sets user_id");
-        assert_eq!(s.team_id, "p-team");
+        assert_eq!(
+            s.user_id.as_deref(),
+            Some("g-user"),
+            "a project file never sets user_id"
+        );
+        assert_eq!(s.team_id.as_deref(), Some("p-team"));
         assert_eq!(s.default_visibility, "team");
 
         let e = f
@@ -408,8 +415,8 @@ mod tests {
             .with_var("KIOKU_MESH_BACKEND", "local");
         let s = Settings::load(&e).unwrap();
         assert_eq!(
-            (s.backend, s.user_id.as_str(), s.team_id.as_str()),
-            (BackendMode::Local, "e-user", "e-team")
+            (s.backend, s.user_id.as_deref(), s.team_id.as_deref()),
+            (BackendMode::Local, Some("e-user"), Some("e-team"))
         );
         assert_eq!(s.default_visibility, "mesh");
     }

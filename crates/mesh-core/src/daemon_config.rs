@@ -228,11 +228,11 @@ pub fn declared_scopes(settings: &Settings) -> Result<Vec<StorageScope>> {
     };
     if settings.storage_scopes.is_empty() {
         push(StorageScope::mesh());
-        if !settings.user_id.is_empty() {
-            push(StorageScope::parse(&format!("user/{}", settings.user_id))?);
+        if let Some(user_id) = &settings.user_id {
+            push(StorageScope::parse(&format!("user/{user_id}"))?);
         }
-        if !settings.team_id.is_empty() {
-            push(StorageScope::parse(&format!("team/{}", settings.team_id))?);
+        if let Some(team_id) = &settings.team_id {
+            push(StorageScope::parse(&format!("team/{team_id}"))?);
         }
     } else {
         for text in &settings.storage_scopes {
