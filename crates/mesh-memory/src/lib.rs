@@ -29,10 +29,12 @@
 //!   retention, repair) over any [`MemoryStore`].
 //! - [`LocalStore`] keeps raw rows and the [`Index`] in one SQLite file.
 //! - [`MeshStore`] writes to the Zenoh storages of hub/spoke mode and reads
-//!   a mirror of them; [`mesh::keeper`] keeps the mirror current in the daemon.
+//!   a mirror of them; [`mesh::serve_index`] keeps the mirror current in
+//!   the daemon.
 //! - [`index`] is the SQLite search index (FTS5 trigram) every store reads.
-//! - [`save`], [`metadata`], [`lint`], [`supersede`], [`gc`], [`backfill`]
-//!   hold the rules, as pure functions where possible.
+//! - The rules (save validation, [`metadata`], lint warnings, supersede
+//!   candidates, [`gc`], [`backfill`]) are pure functions where possible;
+//!   only what a caller needs is public.
 //! - [`view`] renders the reference's text forms for both binaries.
 //!
 //! Architecture invariant: depends on mesh-core only; never on messaging.
@@ -40,23 +42,23 @@
 #![deny(missing_docs)]
 
 pub mod activity;
-pub mod any_store;
+mod any_store;
 pub mod backfill;
 mod db;
 pub mod doctor;
-pub mod error;
+mod error;
 pub mod gc;
 pub mod index;
-pub mod lint;
-pub mod local;
-pub mod memory;
+mod lint;
+mod local;
+mod memory;
 pub mod mesh;
 pub mod metadata;
-pub mod project_alias;
+mod project_alias;
 pub mod query;
-pub mod save;
-pub mod store;
-pub mod supersede;
+mod save;
+mod store;
+mod supersede;
 pub mod view;
 
 use mesh_core::BackendMode;
@@ -68,13 +70,15 @@ pub use mesh_core::{Environment, Identity, MemoryType, Observation, Paths, Setti
 pub use any_store::AnyStore;
 pub use error::{MemoryError, Result};
 pub use index::{Index, Inspected, ObservationState};
+pub use lint::LintWarning;
 pub use local::LocalStore;
 pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, SessionReport, StatusReport};
 pub use mesh::{MeshOptions, MeshStore};
 pub use query::{SearchMode, SearchQuery};
 pub use save::SaveRequest;
 pub use store::{
-    IndexRepair, MemoryStore, PutOutcome, Readiness, RealignStats, RebuildStats, SeenStorage,
+    BackendStatus, IndexRepair, MemoryStore, PhysicalDelete, PutOutcome, Readiness, RealignStats,
+    RebuildStats, SeenStorage,
 };
 
 /// Open the memory that configuration selects, with settings and identity

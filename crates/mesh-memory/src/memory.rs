@@ -6,12 +6,12 @@ use std::sync::OnceLock;
 
 use mesh_core::config::format_visibility;
 use mesh_core::keyspace::is_observation_id;
-use mesh_core::{Environment, Identity, MemoryType, Observation, Settings, Tombstone, timestamp};
+use mesh_core::{Environment, Identity, Observation, Settings, Tombstone, timestamp};
 
 use crate::backfill::{BackfillItem, BackfillPlan};
 use crate::error::{MemoryError, Result};
 use crate::gc::{GcCandidates, GcExecuteReport, GcReport, check_retention};
-use crate::index::{Breakdown, Counts, Inspected, ObservationState};
+use crate::index::{Breakdown, Counts, Inspected};
 use crate::lint::{LintWarning, lint_observation};
 use crate::query::{Cursor, MAX_SEARCH, SearchQuery};
 use crate::save::{SaveRequest, build_observation};
@@ -498,14 +498,4 @@ impl<S: MemoryStore> Memory<S> {
     pub async fn close(&self) {
         self.store.close().await;
     }
-}
-
-/// True when `state` hides the observation from search by default.
-pub fn is_hidden(state: ObservationState) -> bool {
-    state != ObservationState::Live
-}
-
-/// The memory types, sorted, for help texts.
-pub fn memory_type_names() -> Vec<&'static str> {
-    MemoryType::ALL.iter().map(|t| t.as_str()).collect()
 }

@@ -2,13 +2,13 @@
 //! storages of the mesh.
 //!
 //! - [`store`]: [`MeshStore`], what the CLI and MCP server write and read
-//!   through; every write goes through the durable [`pending`] queue and is
+//!   through; every write goes through the durable `pending` queue and is
 //!   confirmed by a storage before it counts as stored.
-//! - [`mirror`]: this host's SQLite copy of the storages (the gate every
+//! - `mirror`: this host's SQLite copy of the storages (the gate every
 //!   value off the wire passes, and shadowing after a scan).
-//! - [`keeper`]: the daemon's loop that keeps the mirror current, added to
+//! - `keeper`: the daemon's loop that keeps the mirror current, added to
 //!   the daemon by [`serve_index`].
-//! - [`wire`]: the Zenoh operations (scan, confirmed put, delete).
+//! - `wire`: the Zenoh operations (scan, confirmed put, delete).
 //! - [`migrate`]: moving legacy-layout keys into a scoped tier.
 //! - [`purge`]: physically deleting everything one host wrote.
 
