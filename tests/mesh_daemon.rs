@@ -174,3 +174,30 @@ fn status_and_doctor_report_the_mesh() {
     );
     assert_eq!(node.found("statusprobe"), vec![id]);
 }
+
+/// A `kioku-mesh` installed without the RocksDB storage library (say by
+/// `cargo install --path bins/cli`) cannot serve; it says which command
+/// installs the library, and starts nothing.
+#[test]
+fn serve_without_the_storage_library_names_the_command_that_installs_it() {
+    let sb = Sandbox::new();
+    let alone = sb.dir.path().join("bin-alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let exe = alone.join("kioku-mesh");
+    std::fs::copy(crate::harness::bin("kioku-mesh"), &exe).unwrap();
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let run = sb.run(&exe, &["serve", "--listen", &listen]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("libzenoh_backend_rocksdb.so")
+            && run.stderr.contains("cargo xtask install")
+            && run.stderr.contains(&alone.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !crate::harness::listening(port),
+        "something listens on {port}"
+    );
+}
