@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     if cli.command.runs_daemon()
         && let Err(e) = rocksdb_root_in_environment()
     {
-        output::note(format!("error: {e:#}"));
+        output::note(format!("error: {}", commands::describe(&e)));
         return ExitCode::from(1);
     }
     let runtime = if cli.command.runs_daemon() || !local_mode() {

@@ -33,10 +33,28 @@ pub async fn run(cli: Cli) -> u8 {
     match dispatch(cli).await {
         Ok(code) => code,
         Err(e) => {
-            output::note(format!("error: {e:#}"));
+            output::note(format!("error: {}", describe(&e)));
             exit_status(&e)
         }
     }
+}
+
+/// The error and its causes joined by `: `, skipping a cause whose text
+/// the message before it already carries (our error types name their
+/// cause in their own message, and anyhow's `{:#}` would print it twice).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn exit_status(e: &anyhow::Error) -> u8 {
@@ -137,5 +155,22 @@ pub fn confirm(question: &str, non_interactive_error: &str) -> Result<(), u8> {
             output::note("cancelled.");
             Err(FAILED)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = anyhow::Error::new(CoreError::Io {
+            action: "cannot read",
+            path: "/x".into(),
+            source: io,
+        })
+        .context("loading settings");
+        assert_eq!(describe(&e), "loading settings: cannot read /x: denied");
     }
 }
