@@ -22,6 +22,9 @@ mod reliability;
 /// The same saves and searches on the Python reference and on us.
 mod interop_local;
 
+/// `kioku-mesh tls`: the private CA and the CSR flow, with the reference.
+mod tls;
+
 /// The MCP server driven by the official Python and TypeScript SDKs.
 mod mcp;
 

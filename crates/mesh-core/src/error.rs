@@ -189,6 +189,10 @@ pub enum CoreError {
         /// What is wrong.
         message: String,
     },
+
+    /// The private CA or the CSR flow refused (`kioku-mesh tls ...`).
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
 }
 
 impl CoreError {
@@ -206,7 +210,7 @@ impl CoreError {
                 | Self::InvalidTimestamp { .. }
                 | Self::InvalidEndpoint { .. }
                 | Self::InvalidStorageScope(_)
-        )
+        ) || matches!(self, Self::Pki(e) if e.is_usage())
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`daemon_config`] and [`session`]: the mesh daemon's Zenoh configuration and sessions;
 //! - [`daemon`]: the daemon's skeleton: router start, services, ordered shutdown;
 //! - [`logging`]: the stderr log subscriber the binaries install;
+//! - [`pki`]: the private CA and the CSR flow behind `kioku-mesh tls`;
 //!
 //! mesh-core knows the shape of an observation and of its key, not what
 //! observations mean or how they are stored or searched.
@@ -27,6 +28,7 @@ pub mod keyspace;
 pub mod logging;
 pub mod observation;
 pub mod paths;
+pub mod pki;
 pub mod session;
 pub mod timestamp;
 pub mod tombstone;

@@ -13,6 +13,7 @@ mod search;
 mod serve;
 mod shell;
 mod status;
+mod tls;
 
 use anyhow::Result;
 use mesh_core::{CoreError, Environment, Settings};
@@ -71,6 +72,11 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     if let Command::Mcp(crate::args::McpCommand::Install(args)) = &cli.command {
         return mcp_install::run(args, &env);
     }
+    // The certificate store needs no settings: a broken config.yaml must
+    // not stop a host from enrolling.
+    if let Command::Tls(command) = &cli.command {
+        return tls::run(command, &env);
+    }
     let settings = Settings::load(&env)?;
     match &cli.command {
         Command::Init(args) => return init::run(args, &settings),
@@ -121,7 +127,8 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         | Command::Mcp(_)
         | Command::Serve(_)
         | Command::Mesh(_)
-        | Command::Config(_) => Ok(OK),
+        | Command::Config(_)
+        | Command::Tls(_) => Ok(OK),
     }
 }
 
