@@ -69,3 +69,6 @@ mod mesh_quiet;
 
 /// `gc --by-pc-id` in mesh mode.
 mod mesh_purge;
+
+/// `init --tls`: hosts linked by mutual TLS, and hosts of another CA kept out.
+mod mesh_tls;

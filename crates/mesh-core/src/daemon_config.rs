@@ -7,6 +7,7 @@
 //! replication block are identical, so both are fixed here, in one place.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use crate::config::Settings;
 use crate::error::{CoreError, Result};
@@ -122,6 +123,70 @@ pub fn normalize_endpoints<S: AsRef<str>>(specs: &[S]) -> Result<Vec<String>> {
 pub fn is_loopback_endpoint(endpoint: &str) -> bool {
     let address = endpoint.split_once('/').map_or(endpoint, |(_, a)| a);
     address.starts_with("127.") || address.starts_with("localhost") || address.starts_with("[::1]")
+}
+
+/// Under `--tls`, links that leave the host ride on TLS: a non-loopback
+/// `tcp/` endpoint becomes `tls/`. Loopback stays plain so this host's CLI
+/// and MCP server, which hold no certificate, still reach their daemon.
+pub fn to_tls_endpoints(endpoints: &[String]) -> Vec<String> {
+    endpoints
+        .iter()
+        .map(|e| match e.strip_prefix("tcp/") {
+            Some(address) if !is_loopback_endpoint(e) => format!("tls/{address}"),
+            _ => e.clone(),
+        })
+        .collect()
+}
+
+/// The files Zenoh's TLS links use (this host's certificate store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsLinks {
+    /// The mesh CA's certificate: peers must present a certificate it signed.
+    pub ca_cert: PathBuf,
+    /// This host's private key, for both accepted and dialled links.
+    pub key: PathBuf,
+    /// This host's certificate, for both accepted and dialled links.
+    pub cert: PathBuf,
+}
+
+impl TlsLinks {
+    /// The links of the store `files` (`<config>/tls/`).
+    pub fn from_files(files: &crate::pki::TlsFiles) -> Self {
+        Self {
+            ca_cert: files.ca_cert(),
+            key: files.peer_key(),
+            cert: files.peer_cert(),
+        }
+    }
+
+    /// The `transport` block: mutual TLS, the dialled name checked against
+    /// the peer's SAN, links closed when the far certificate expires.
+    fn render(&self) -> String {
+        let path = |p: &PathBuf| quote(&p.display().to_string());
+        format!(
+            "
+  // mTLS: both ends present a certificate signed by the mesh CA, and the
+  // certificate of the host dialled must name the address dialled.
+  transport: {{
+    link: {{
+      tls: {{
+        root_ca_certificate: {ca},
+        enable_mtls: true,
+        verify_name_on_connect: true,
+        listen_private_key: {key},
+        listen_certificate: {cert},
+        connect_private_key: {key},
+        connect_certificate: {cert},
+        close_link_on_expiration: true,
+      }},
+    }},
+  }},
+",
+            ca = path(&self.ca_cert),
+            key = path(&self.key),
+            cert = path(&self.cert),
+        )
+    }
 }
 
 /// One scope this host stores: `mesh`, `user/<id>` or `team/<id>`.
@@ -272,12 +337,15 @@ pub fn render_storages(scopes: &[StorageScope]) -> String {
     out
 }
 
-/// The daemon configuration `init` writes, in zenohd's JSON5 format.
+/// The daemon configuration `init` writes, in zenohd's JSON5 format. With
+/// `tls`, links use mutual TLS and gossip scouting is off too, so that no
+/// host learns of (and dials) peers other than the ones configured.
 pub fn render_daemon_config(
     role: MeshRole,
     listen: &[String],
     connect: &[String],
     scopes: &[StorageScope],
+    tls: Option<&TlsLinks>,
 ) -> String {
     let list = |endpoints: &[String]| -> String {
         if endpoints.is_empty() {
@@ -310,9 +378,9 @@ pub fn render_daemon_config(
   }},
 
   scouting: {{
-    multicast: {{ enabled: false }},
+    multicast: {{ enabled: false }},{gossip}
   }},
-
+{transport}
   // Lets `kioku-mesh status` and `doctor` see which storages each host runs.
   adminspace: {{
     enabled: true,
@@ -337,6 +405,12 @@ pub fn render_daemon_config(
         listen = list(listen),
         connect = list(connect),
         storages = render_storages(scopes),
+        gossip = if tls.is_some() {
+            "\n    gossip: { enabled: false },"
+        } else {
+            ""
+        },
+        transport = tls.map(TlsLinks::render).unwrap_or_default(),
     )
 }
 
@@ -384,6 +458,27 @@ mod tests {
         ] {
             assert!(StorageScope::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn tls_swaps_only_links_that_leave_the_host() {
+        let endpoints: Vec<String> = [
+            "tcp/127.0.0.1:7447",
+            "tcp/10.0.0.5:7447",
+            "tls/127.0.0.1:7448",
+            "udp/10.0.0.5:7447",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            to_tls_endpoints(&endpoints),
+            vec![
+                "tcp/127.0.0.1:7447",
+                "tls/10.0.0.5:7447",
+                "tls/127.0.0.1:7448",
+                "udp/10.0.0.5:7447"
+            ]
+        );
     }
 
     #[test]

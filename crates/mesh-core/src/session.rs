@@ -51,6 +51,7 @@ impl DaemonConfig {
             &[DEFAULT_LISTEN.to_owned()],
             &[],
             scopes,
+            None,
         );
         Self::from_json5(&text)
     }
@@ -99,6 +100,33 @@ impl DaemonConfig {
     /// The connect endpoints.
     pub fn connect_endpoints(&self) -> Vec<String> {
         self.string_list("connect/endpoints")
+    }
+
+    /// The certificate and key files the TLS links name (empty when the
+    /// configuration sets none), so `serve` can refuse to start without
+    /// them rather than listen on links that cannot complete a handshake.
+    pub fn tls_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for key in [
+            "root_ca_certificate",
+            "listen_private_key",
+            "listen_certificate",
+            "connect_private_key",
+            "connect_certificate",
+        ] {
+            let value = self
+                .config
+                .get_json(&format!("transport/link/tls/{key}"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            if let Some(path) = value.as_ref().and_then(serde_json::Value::as_str) {
+                let path = PathBuf::from(path);
+                if !out.contains(&path) {
+                    out.push(path);
+                }
+            }
+        }
+        out
     }
 
     fn string_list(&self, key: &str) -> Vec<String> {
@@ -351,6 +379,7 @@ mod tests {
                 ],
                 &connect,
                 &scopes,
+                None,
             );
             let config = DaemonConfig::from_json5(&text).unwrap();
             assert_eq!(config.storage_key_exprs().len(), 2, "storages of\n{text}");
@@ -361,7 +390,36 @@ mod tests {
             );
             assert_eq!(config.listen_endpoints().len(), 2);
             assert_eq!(config.connect_endpoints(), connect);
+            assert!(config.tls_files().is_empty());
         }
+    }
+
+    #[test]
+    fn a_tls_config_is_a_valid_zenoh_config_naming_its_files() {
+        let links = daemon_config::TlsLinks {
+            ca_cert: "/c/tls/ca.crt".into(),
+            key: "/c/tls/peer.key".into(),
+            cert: "/c/tls/peer.crt".into(),
+        };
+        let text = daemon_config::render_daemon_config(
+            MeshRole::Spoke,
+            &["tcp/127.0.0.1:7447".to_owned()],
+            &["tls/10.0.0.1:7447".to_owned()],
+            &[StorageScope::mesh()],
+            Some(&links),
+        );
+        // Zenoh rejects unknown keys, so parsing checks the key names.
+        let config = DaemonConfig::from_json5(&text).unwrap();
+        assert_eq!(
+            config.tls_files(),
+            vec![links.ca_cert.clone(), links.key.clone(), links.cert.clone()]
+        );
+        let get = |key: &str| config.config.get_json(key).unwrap();
+        assert_eq!(get("transport/link/tls/enable_mtls"), "true");
+        assert_eq!(get("transport/link/tls/verify_name_on_connect"), "true");
+        assert_eq!(get("transport/link/tls/close_link_on_expiration"), "true");
+        assert_eq!(get("scouting/gossip/enabled"), "false");
+        assert_eq!(get("scouting/multicast/enabled"), "false");
     }
 
     #[test]

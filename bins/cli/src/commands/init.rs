@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use mesh_core::daemon_config::{self, MeshRole};
-use mesh_core::{BackendMode, Settings, config};
+use mesh_core::{BackendMode, Settings, config, pki};
 
 use super::{FAILED, OK, USAGE};
 use crate::args::{InitArgs, InitMode};
@@ -20,12 +20,6 @@ pub fn run(a: &InitArgs, settings: &Settings) -> Result<u8> {
 }
 
 fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
-    if a.tls {
-        output::note(
-            "error: --tls is not available in this version; omit it (links are plain TCP).",
-        );
-        return Ok(USAGE);
-    }
     if a.listen.is_empty() {
         output::note(format!(
             "error: --listen required for --mode {} (for example --listen 127.0.0.1 --listen <this-host-lan-ip>).",
@@ -33,8 +27,8 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
         ));
         return Ok(USAGE);
     }
-    let listen = daemon_config::normalize_endpoints(&a.listen)?;
-    let connect = daemon_config::normalize_endpoints(&a.connect)?;
+    let mut listen = daemon_config::normalize_endpoints(&a.listen)?;
+    let mut connect = daemon_config::normalize_endpoints(&a.connect)?;
     match role {
         MeshRole::Spoke if connect.is_empty() => {
             output::note("error: --connect required for --mode spoke (the hub endpoint to dial).");
@@ -55,8 +49,19 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
              the listed endpoints.",
         );
     }
+    let tls = if a.tls {
+        match tls_links(settings, &mut listen, &mut connect) {
+            Ok(links) => Some(links),
+            Err(message) => {
+                output::note(format!("error: {message}"));
+                return Ok(USAGE);
+            }
+        }
+    } else {
+        None
+    };
     let scopes = daemon_config::declared_scopes(settings)?;
-    let body = daemon_config::render_daemon_config(role, &listen, &connect, &scopes);
+    let body = daemon_config::render_daemon_config(role, &listen, &connect, &scopes, tls.as_ref());
     // `--out ""` is the reference's spelling of "the default path".
     let out = a.out.as_deref().filter(|p| !p.as_os_str().is_empty());
     let config_path = out.map_or_else(|| settings.paths.daemon_config_file(), Path::to_path_buf);
@@ -162,8 +167,9 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
                 .find(|h| !h.starts_with("127.") && *h != "0.0.0.0" && *h != "localhost")
                 .unwrap_or("<this-host-ip>");
             output::line(format!(
-                "on each spoke: kioku-mesh init --mode spoke --listen 127.0.0.1 --connect {host}:{}",
-                daemon_config::ROUTER_PORT
+                "on each spoke: kioku-mesh init --mode spoke --listen 127.0.0.1 --connect {host}:{}{}",
+                daemon_config::ROUTER_PORT,
+                if tls.is_some() { " --tls" } else { "" }
             ));
             output::line(format!(
                 "firewall: allow TCP {} from the spokes to this host.",
@@ -178,6 +184,45 @@ fn mesh(a: &InitArgs, settings: &Settings, role: MeshRole) -> Result<u8> {
         }
     }
     Ok(OK)
+}
+
+/// `--tls`: links that leave the host become `tls/`, and this host's store
+/// must hold a CA certificate and an unexpired certificate, signed by it,
+/// for this host's key. Checked before anything is written.
+fn tls_links(
+    settings: &Settings,
+    listen: &mut Vec<String>,
+    connect: &mut Vec<String>,
+) -> Result<daemon_config::TlsLinks, String> {
+    *listen = daemon_config::to_tls_endpoints(listen);
+    *connect = daemon_config::to_tls_endpoints(connect);
+    let udp: Vec<&String> = listen
+        .iter()
+        .chain(connect.iter())
+        .filter(|e| e.starts_with("udp/") && !daemon_config::is_loopback_endpoint(e))
+        .collect();
+    if !udp.is_empty() {
+        return Err(format!(
+            "--tls cannot secure cross-host UDP endpoints (mTLS rides on TCP). Use tcp/ for these, or drop --tls:\n  {}",
+            udp.iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ));
+    }
+    let files = pki::TlsFiles::from_paths(&settings.paths);
+    pki::ready::check_peer_ready(&files, chrono::Utc::now()).map_err(|e| e.to_string())?;
+    if !listen
+        .iter()
+        .any(|e| e.starts_with("tcp/") && daemon_config::is_loopback_endpoint(e))
+    {
+        output::note(
+            "warning: --tls with no plain loopback listen endpoint. Local save / search / MCP clients connect \
+             over tcp/127.0.0.1 without a certificate and cannot reach a TLS-only daemon. Add \
+             `--listen 127.0.0.1` so the local hop stays reachable; only cross-host links are encrypted.",
+        );
+    }
+    Ok(daemon_config::TlsLinks::from_files(&files))
 }
 
 fn local(a: &InitArgs, settings: &Settings) -> Result<u8> {

@@ -87,6 +87,7 @@ pub async fn mesh_start(a: &MeshStartArgs, env: Environment, settings: Settings)
         std::slice::from_ref(&listen),
         &[],
         &scopes,
+        None,
     );
     let config = DaemonConfig::from_json5(&text)?;
     let local = listen.replace("0.0.0.0", "127.0.0.1");
@@ -120,6 +121,7 @@ pub async fn mesh_join(a: &MeshJoinArgs, env: Environment, settings: Settings) -
         std::slice::from_ref(&listen),
         std::slice::from_ref(&peer),
         &scopes,
+        None,
     );
     let config = DaemonConfig::from_json5(&text)?;
     output::line(format!("Joining {peer}; local endpoint {listen}."));
@@ -138,6 +140,22 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
     // Registered before anything listens, so that a SIGTERM during start-up
     // is a clean shutdown too, not the default kill.
     let mut signals = Signals::register()?;
+    let missing: Vec<String> = config
+        .tls_files()
+        .into_iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        output::note(format!(
+            "error: the daemon configuration uses TLS links but these files are missing:\n  {}\n\
+             Restore them, or provision this host again (`kioku-mesh tls request --san <addr>` -> \
+             `tls sign` on the CA host -> `kioku-mesh tls install`) and re-run \
+             `kioku-mesh init --mode hub|spoke --tls ... --force`.",
+            missing.join("\n  ")
+        ));
+        return Ok(USAGE);
+    }
     let listen = config.listen_endpoints();
     let connect = config.connect_endpoints();
     let source = config.source.as_ref().map_or_else(

@@ -164,6 +164,26 @@ pub enum PkiError {
         key: PathBuf,
     },
 
+    /// `init --tls` on a host whose store lacks the files links need.
+    #[error(
+        "--tls needs certificates that are not present yet:\n  {missing}\nProvision them first: `kioku-mesh tls init-ca` (CA host), then on this host `kioku-mesh tls enroll <ca-host> --san <addr>` (with SSH), or the copy-paste flow `kioku-mesh tls request --san <addr>` -> `tls sign` (CA host) -> `kioku-mesh tls install`"
+    )]
+    NotEnrolled {
+        /// The missing files, one a line.
+        missing: String,
+    },
+
+    /// This host's certificate has expired.
+    #[error(
+        "{path} expired on {not_after}; rotate it: `kioku-mesh tls request --san <addr>` -> `tls sign` on the CA host -> `kioku-mesh tls install`"
+    )]
+    PeerCertExpired {
+        /// The certificate file.
+        path: PathBuf,
+        /// When it expired (RFC 3339).
+        not_after: String,
+    },
+
     /// The certificate library refused to build or sign something.
     #[error("cannot {action}: {reason}")]
     Crypto {

@@ -6,7 +6,8 @@
 //! - [`csr`]: a peer's key and request (`request`);
 //! - [`install`]: check and take a signed bundle (`install`);
 //! - [`blob`]: the copy-paste blobs;
-//! - [`inspect`]: what `info` prints.
+//! - [`inspect`]: what `info` prints;
+//! - [`ready`]: whether the store can carry mTLS links (`init --tls`).
 //!
 //! EC P-256 with SHA-256 throughout. Private keys are generated on the host
 //! that uses them and never leave it: no blob, log line or error carries one.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod files;
 pub mod inspect;
 pub mod install;
+pub mod ready;
 
 pub use error::PkiError;
 pub use files::TlsFiles;
