@@ -96,6 +96,22 @@ fn hosts_enrolled_by_one_ca_replicate_over_mtls() {
         eventually(CONVERGE, || a.found("tls").contains(&from_b)),
         "the spoke's save did not reach the hub over TLS"
     );
+    // doctor sees the store the links use.
+    let doctor = b.sb.km(&["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("[PASS] tls_certs — peer certificate CN=spoke-b"),
+        "{}",
+        doctor.stdout
+    );
+    std::fs::remove_file(b.sb.config_dir().join("tls/peer.crt")).unwrap();
+    let doctor = b.sb.km(&["doctor"]);
+    assert!(
+        doctor.stdout.contains("[FAIL] tls_certs"),
+        "{}",
+        doctor.stdout
+    );
 }
 
 #[test]

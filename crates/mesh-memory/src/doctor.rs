@@ -3,6 +3,7 @@
 
 use mesh_core::BackendMode;
 use mesh_core::daemon_config;
+use mesh_core::pki::TlsFiles;
 use mesh_core::session::DaemonConfig;
 
 use crate::any_store::AnyStore;
@@ -169,6 +170,8 @@ pub async fn run(memory: &Memory<AnyStore>) -> Vec<Check> {
         ),
     });
 
+    checks.push(tls_check(&path, &TlsFiles::from_paths(&settings.paths)));
+
     let ready = store.mesh_readiness().await;
     checks.push(if ready.connected {
         check("daemon_reachable", Pass, "a session to the daemon is open".to_owned(), None)
@@ -230,4 +233,79 @@ pub fn worst(checks: &[Check]) -> CheckStatus {
         .map(|c| c.status)
         .max()
         .unwrap_or(CheckStatus::Pass)
+}
+
+/// Certificates left within this many days get a warning.
+const CERT_WARN_DAYS: i64 = 30;
+
+/// `tls_certs`: when the daemon configuration uses mTLS, this host's
+/// certificate store must be complete, consistent and not about to expire.
+/// A configuration without TLS passes whatever files lie around.
+fn tls_check(daemon_config: &std::path::Path, files: &TlsFiles) -> Check {
+    use CheckStatus::{Fail, Pass, Warn};
+    let tls_in_use =
+        std::fs::read_to_string(daemon_config).is_ok_and(|text| text.contains("enable_mtls"));
+    if !tls_in_use {
+        return check(
+            "tls_certs",
+            Pass,
+            "mTLS not configured (using network-admission trust)".to_owned(),
+            None,
+        );
+    }
+    let now = chrono::Utc::now();
+    match mesh_core::pki::ready::check_peer_ready(files, now) {
+        Ok(info) => {
+            let days = info.days_remaining(now);
+            let summary = format!(
+                "peer certificate {} valid until {} ({days} days left)",
+                info.subject,
+                info.not_after.format("%Y-%m-%d")
+            );
+            if days < CERT_WARN_DAYS {
+                check(
+                    "tls_certs",
+                    Warn,
+                    summary,
+                    Some(
+                        "Rotate it soon: `kioku-mesh tls request` -> sign on the CA host -> `kioku-mesh tls install`.",
+                    ),
+                )
+            } else {
+                check("tls_certs", Pass, summary, None)
+            }
+        }
+        Err(e) => check(
+            "tls_certs",
+            Fail,
+            e.to_string(),
+            Some(
+                "Provision or repair the store: `kioku-mesh tls request --san <addr>` on this host, `kioku-mesh tls sign` on the CA host, then `kioku-mesh tls install`.",
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn tls_certs_passes_without_tls_and_fails_on_a_missing_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("zenohd.json5");
+        let files = TlsFiles::at(dir.path().join("tls"));
+        std::fs::write(&config, "{ mode: \"router\" }").unwrap();
+        assert_eq!(tls_check(&config, &files).status, CheckStatus::Pass);
+        std::fs::write(
+            &config,
+            "{ transport: { link: { tls: { enable_mtls: true } } } }",
+        )
+        .unwrap();
+        let failed = tls_check(&config, &files);
+        assert_eq!(failed.status, CheckStatus::Fail);
+        assert!(failed.hint.unwrap().contains("kioku-mesh tls install"));
+    }
 }
