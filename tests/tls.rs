@@ -120,6 +120,12 @@ fn a_peer_enrolls_with_the_ca_host_by_copy_paste() {
     let file = write(&peer, "bundle.txt", &bundle);
     let out = peer.km(&["tls", "install", &file]);
     assert!(out.ok().contains("installed "), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("next: kioku-mesh init --mode <hub|spoke> --tls --listen ... --force"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(
         std::fs::read(tls_dir(&peer).join("ca.crt")).unwrap(),
         std::fs::read(tls_dir(&ca).join("ca.crt")).unwrap()

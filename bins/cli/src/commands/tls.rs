@@ -17,9 +17,8 @@ use crate::args::{
 };
 use crate::output;
 
-/// What `install` and `enroll` suggest next. `init --tls` is not wired
-/// into the transport yet, so say so rather than send the user there.
-const NEXT: &str = "next: the mesh links do not use these certificates yet (`kioku-mesh init --tls` is not in this version)";
+/// What `install` and `enroll` suggest next, as the reference does.
+const NEXT: &str = "next: kioku-mesh init --mode <hub|spoke> --tls --listen ... --force";
 
 /// Run one `tls` subcommand.
 pub fn run(command: &TlsCommand, env: &Environment) -> Result<u8> {
