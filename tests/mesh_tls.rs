@@ -83,18 +83,37 @@ fn hosts_enrolled_by_one_ca_replicate_over_mtls() {
     let a_tls = free_port();
     init_hub(&a, a_tls);
     init_spoke(&b, a_tls);
-    let _a_daemon = serve(&a);
-    let _b_daemon = serve(&b);
+    let a_daemon = serve(&a);
+    let b_daemon = serve(&b);
+    let logs = || {
+        format!(
+            "hub:\n{}\nspoke:\n{}",
+            a_daemon.log_text(),
+            b_daemon.log_text()
+        )
+    };
+    // The link is up once the spoke sees the hub's storage beside its own.
+    assert!(
+        eventually(CONVERGE, || b
+            .sb
+            .km(&["status"])
+            .stdout
+            .contains("storages_seen: 2")),
+        "the spoke never linked to the hub over TLS\n{}",
+        logs()
+    );
 
     let from_a = a.sb.save("written on the tls hub", &[]);
     assert!(
         eventually(CONVERGE, || b.found("tls").contains(&from_a)),
-        "the hub's save did not reach the spoke over TLS"
+        "the hub's save did not reach the spoke over TLS\n{}",
+        logs()
     );
     let from_b = b.sb.save("written on the tls spoke", &[]);
     assert!(
         eventually(CONVERGE, || a.found("tls").contains(&from_b)),
-        "the spoke's save did not reach the hub over TLS"
+        "the spoke's save did not reach the hub over TLS\n{}",
+        logs()
     );
     // doctor sees the store the links use.
     let doctor = b.sb.km(&["doctor"]);
