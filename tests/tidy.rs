@@ -151,27 +151,15 @@ fn readme_first_command_package() -> String {
     panic!("README's first ```sh block has no `-p <package>`:\n{block}");
 }
 
-/// Local mode builds with a Rust toolchain and a C compiler alone:
-/// nothing the README's first command builds may run bindgen, which needs
-/// libclang. The RocksDB backend lives in mesh-rocksdb-backend, built only
-/// for the daemon (`cargo xtask install`).
-#[test]
-fn first_readme_command_needs_no_libclang() {
-    let package = readme_first_command_package();
+/// `cargo tree --offline <args> -p <package>`: what cargo resolves for that
+/// package built alone (`cargo metadata` would unify over the workspace).
+fn cargo_tree(package: &str, args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // cargo tree resolves features for this package alone (what `cargo run
-    // -p` builds); `cargo metadata` would unify them over the workspace.
     let out = std::process::Command::new(cargo)
         .current_dir(workspace_root())
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "normal,build",
-            "--prefix",
-            "none",
-        ])
-        .args(["--format", "{p}", "-p", &package])
+        .args(["tree", "--offline"])
+        .args(args)
+        .args(["-p", package])
         .output()
         .expect("running cargo tree");
     assert!(
@@ -179,7 +167,20 @@ fn first_readme_command_needs_no_libclang() {
         "cargo tree -p {package} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Local mode builds with a Rust toolchain and a C compiler alone:
+/// nothing the README's first command builds may run bindgen, which needs
+/// libclang. The RocksDB backend lives in mesh-rocksdb-backend, built only
+/// for the daemon (`cargo xtask install`).
+#[test]
+fn first_readme_command_needs_no_libclang() {
+    let package = readme_first_command_package();
+    let tree = cargo_tree(
+        &package,
+        &["-e", "normal,build", "--prefix", "none", "--format", "{p}"],
+    );
     let crates: BTreeSet<&str> = tree
         .lines()
         .filter_map(|l| l.split_whitespace().next())
@@ -199,19 +200,10 @@ fn first_readme_command_needs_no_libclang() {
 
 /// The zenoh features `cargo tree` resolves for `package` built alone.
 fn zenoh_features_alone(package: &str) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = std::process::Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["tree", "--offline", "-e", "features", "-i", "zenoh"])
-        .args(["--depth", "1", "--prefix", "none", "-p", package])
-        .output()
-        .expect("running cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree -p {package} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let args = [
+        "-e", "features", "-i", "zenoh", "--depth", "1", "--prefix", "none",
+    ];
+    cargo_tree(package, &args)
         .lines()
         .filter_map(|l| l.split("feature \"").nth(1)?.split('"').next())
         .map(str::to_owned)

@@ -2,7 +2,7 @@
 
 use mesh_core::{Observation, Tombstone};
 
-use crate::error::Result;
+use crate::error::{MemoryError, Result};
 use crate::index::Index;
 use crate::local::LocalStore;
 use crate::mesh::MeshStore;
@@ -17,6 +17,17 @@ pub enum AnyStore {
     Local(LocalStore),
     /// Hub or spoke: Zenoh storages, read through a local mirror.
     Mesh(MeshStore),
+}
+
+impl AnyStore {
+    /// The mesh store, for operations that exist only in mesh mode; in
+    /// local mode a usage error naming `what` and how to switch.
+    pub(crate) fn mesh_only(&self, what: &'static str) -> Result<&MeshStore> {
+        match self {
+            Self::Mesh(store) => Ok(store),
+            Self::Local(_) => Err(MemoryError::NeedsMesh { what }),
+        }
+    }
 }
 
 impl MemoryStore for AnyStore {

@@ -14,7 +14,7 @@ use super::mirror::Change;
 use super::store::MeshStore;
 use super::wire;
 use crate::any_store::AnyStore;
-use crate::error::{MemoryError, Result};
+use crate::error::Result;
 use crate::memory::Memory;
 use crate::store::MemoryStore;
 use crate::store::PutOutcome;
@@ -216,13 +216,6 @@ pub async fn execute(
 }
 
 impl Memory<AnyStore> {
-    fn mesh_store(&self, what: &'static str) -> Result<&MeshStore> {
-        match self.store() {
-            AnyStore::Mesh(store) => Ok(store),
-            AnyStore::Local(_) => Err(MemoryError::NeedsMesh { what }),
-        }
-    }
-
     /// Plan the move of every legacy (pre-scope) entry to `visibility` /
     /// `scope_id`. Refused in local mode, where no legacy keys exist.
     pub async fn plan_visibility_migration(
@@ -230,7 +223,12 @@ impl Memory<AnyStore> {
         visibility: Visibility,
         scope_id: &str,
     ) -> Result<MigrationPlan> {
-        plan(self.mesh_store("migrate-visibility")?, visibility, scope_id).await
+        plan(
+            self.store().mesh_only("migrate-visibility")?,
+            visibility,
+            scope_id,
+        )
+        .await
     }
 
     /// Carry out a plan from [`Memory::plan_visibility_migration`].
@@ -239,7 +237,12 @@ impl Memory<AnyStore> {
         plan: &MigrationPlan,
         progress: impl FnMut(usize, &MigrationReport),
     ) -> Result<MigrationReport> {
-        execute(self.mesh_store("migrate-visibility")?, plan, progress).await
+        execute(
+            self.store().mesh_only("migrate-visibility")?,
+            plan,
+            progress,
+        )
+        .await
     }
 
     /// Writes waiting in this host's pending queue (0 in local mode).

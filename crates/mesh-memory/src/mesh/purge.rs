@@ -131,6 +131,9 @@ async fn execute(
     Ok(report)
 }
 
+/// The operation named in local-mode refusals.
+const WHAT: &str = "gc --by-pc-id";
+
 impl Memory<AnyStore> {
     /// Find every observation host `pc_id` wrote (optionally only sessions
     /// starting with `session_prefix`) in the stored scopes. Mesh mode only.
@@ -140,12 +143,7 @@ impl Memory<AnyStore> {
                 "--by-pc-id requires a 32-character pc_id.".to_owned(),
             ));
         }
-        match self.store() {
-            AnyStore::Mesh(store) => plan(store, pc_id, session_prefix).await,
-            AnyStore::Local(_) => Err(MemoryError::NeedsMesh {
-                what: "gc --by-pc-id",
-            }),
-        }
+        plan(self.store().mesh_only(WHAT)?, pc_id, session_prefix).await
     }
 
     /// Physically delete a plan's observations and their tombstones from
@@ -155,12 +153,7 @@ impl Memory<AnyStore> {
         plan: &PurgePlan,
         progress: impl FnMut(usize, &PurgeReport),
     ) -> Result<PurgeReport> {
-        match self.store() {
-            AnyStore::Mesh(store) => execute(store, plan, progress).await,
-            AnyStore::Local(_) => Err(MemoryError::NeedsMesh {
-                what: "gc --by-pc-id",
-            }),
-        }
+        execute(self.store().mesh_only(WHAT)?, plan, progress).await
     }
 }
 
