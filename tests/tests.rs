@@ -71,4 +71,5 @@ mod mesh_quiet;
 mod mesh_purge;
 
 /// `init --tls`: hosts linked by mutual TLS, and hosts of another CA kept out.
+mod mesh_enforced;
 mod mesh_tls;

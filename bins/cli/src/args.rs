@@ -495,6 +495,36 @@ pub enum TlsCommand {
     Enroll(TlsEnrollArgs),
     /// Show local CA / peer certificate details and expiry.
     Info,
+    /// Give an admitted host more scopes (CA host; updates the signed policy).
+    Grant(TlsGrantArgs),
+    /// Take scopes away from a host (CA host; it keeps `mesh`).
+    #[command(name = "revoke-scope")]
+    RevokeScope(TlsGrantArgs),
+    /// Cut a host off the mesh by common name or certificate serial (CA host).
+    Revoke(TlsRevokeArgs),
+    /// Show the admission policy in force: version, hosts and their scopes, revocations.
+    Status,
+}
+
+/// Parse `user/<id>` or `team/<id>` (or `mesh`) at the boundary.
+fn parse_scope(text: &str) -> Result<mesh_core::daemon_config::StorageScope, String> {
+    mesh_core::daemon_config::StorageScope::parse(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct TlsGrantArgs {
+    /// The host's certificate common name.
+    pub cn: String,
+    /// A scope: user/<id> or team/<id>. Repeatable.
+    #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = parse_scope)]
+    pub scopes: Vec<mesh_core::daemon_config::StorageScope>,
+}
+
+#[derive(Debug, Args)]
+pub struct TlsRevokeArgs {
+    /// The host's certificate common name, or its certificate's serial (hex).
+    #[arg(value_name = "CN|SERIAL")]
+    pub who: String,
 }
 
 #[derive(Debug, Args)]
@@ -533,6 +563,9 @@ pub struct TlsSignArgs {
     /// Certificate validity in days (at most 825).
     #[arg(long, default_value_t = mesh_core::pki::DEFAULT_CERT_DAYS, allow_hyphen_values = true)]
     pub days: i64,
+    /// Admit the host to this scope too (user/<id> or team/<id>); every host holds mesh. Repeatable.
+    #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+    pub scopes: Vec<mesh_core::daemon_config::StorageScope>,
 }
 
 #[derive(Debug, Args)]
@@ -573,4 +606,7 @@ pub struct TlsEnrollArgs {
     /// SSH timeout in seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Ask the CA host to admit this host to a scope too (user/<id> or team/<id>). Repeatable.
+    #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+    pub scopes: Vec<mesh_core::daemon_config::StorageScope>,
 }

@@ -30,6 +30,12 @@ pub type ServiceError = Box<dyn StdError + Send + Sync>;
 pub enum DaemonExit {
     /// The shutdown signal came and every service stopped cleanly.
     Stopped,
+    /// A service asked for a restart (a new admission policy, which Zenoh
+    /// applies only when a router starts); every service stopped cleanly.
+    Reload {
+        /// Why, for the log.
+        reason: String,
+    },
     /// A service ended (with an error, or on its own) or panicked.
     ServiceFailed {
         /// The service's name.
@@ -43,6 +49,7 @@ pub enum DaemonExit {
 pub struct Daemon {
     session: Session,
     stop: watch::Sender<bool>,
+    reload: watch::Sender<Option<String>>,
     services: JoinSet<(&'static str, std::result::Result<(), ServiceError>)>,
 }
 
@@ -69,9 +76,11 @@ impl Daemon {
     pub async fn start_with_library(config: DaemonConfig, library: &Path) -> Result<Self> {
         let session = session::start_router(config, library).await?;
         let (stop, _) = watch::channel(false);
+        let (reload, _) = watch::channel(None);
         Ok(Self {
             session,
             stop,
+            reload,
             services: JoinSet::new(),
         })
     }
@@ -92,6 +101,11 @@ impl Daemon {
         self.stop.subscribe()
     }
 
+    /// A handle services use to ask for a restart.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle(self.reload.clone())
+    }
+
     /// Run `service` until shutdown. A service that returns before the stop
     /// signal ends the daemon: services are meant to run for its lifetime.
     pub fn spawn_service<F>(&mut self, name: &'static str, service: F)
@@ -105,11 +119,22 @@ impl Daemon {
     /// service, wait for them, and close the router.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> DaemonExit {
         let mut exit = DaemonExit::Stopped;
+        let mut reload = self.reload.subscribe();
         if !self.services.is_empty() {
             tokio::select! {
                 () = shutdown => {}
+                Ok(()) = reload.changed() => {
+                    let reason = reload.borrow().clone().unwrap_or_default();
+                    exit = DaemonExit::Reload { reason };
+                }
                 Some(ended) = self.services.join_next() => {
-                    exit = failure(ended, false);
+                    exit = match ended {
+                        // A service that asked for a restart may end at once.
+                        Ok((_, Ok(()))) if self.reload.borrow().is_some() => DaemonExit::Reload {
+                            reason: self.reload.borrow().clone().unwrap_or_default(),
+                        },
+                        ended => failure(ended, false),
+                    };
                 }
             }
         }
@@ -130,6 +155,18 @@ impl Daemon {
         if let Err(e) = self.session.close().await {
             tracing::debug!("closing the router: {e}");
         }
+    }
+}
+
+/// Lets a service ask the daemon to stop every service, close the router
+/// and report [`DaemonExit::Reload`], so the binary can start it again.
+#[derive(Debug, Clone)]
+pub struct ReloadHandle(watch::Sender<Option<String>>);
+
+impl ReloadHandle {
+    /// Ask for a restart; `reason` is logged.
+    pub fn request(&self, reason: String) {
+        self.0.send_replace(Some(reason));
     }
 }
 

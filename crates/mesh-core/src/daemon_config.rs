@@ -24,12 +24,29 @@ pub const DEFAULT_LISTEN: &str = "tcp/127.0.0.1:7447";
 /// The volume id of the RocksDB backend in the storage manager.
 pub const ROCKSDB_VOLUME: &str = "rocksdb";
 
-/// Storage alignment parameters, identical on every peer (the reference's).
-const REPLICATION: &str = "interval: 10.0,
-            sub_intervals: 5,
-            hot: 6,
-            warm: 30,
-            propagation_delay: 250,";
+/// Storage alignment parameters, identical on every peer (the reference's):
+/// interval between digests, in milliseconds.
+pub const REPLICA_INTERVAL_MS: u64 = 10_000;
+/// Sub-intervals per interval.
+pub const REPLICA_SUB_INTERVALS: u32 = 5;
+/// Intervals in the hot era.
+pub const REPLICA_HOT: u64 = 6;
+/// Intervals in the warm era.
+pub const REPLICA_WARM: u64 = 30;
+/// Propagation delay, in milliseconds.
+pub const REPLICA_PROPAGATION_DELAY_MS: u64 = 250;
+
+/// The `replication` block every storage carries.
+fn replication_block() -> String {
+    format!(
+        "interval: {}.0,
+            sub_intervals: {REPLICA_SUB_INTERVALS},
+            hot: {REPLICA_HOT},
+            warm: {REPLICA_WARM},
+            propagation_delay: {REPLICA_PROPAGATION_DELAY_MS},",
+        REPLICA_INTERVAL_MS / 1000
+    )
+}
 
 /// The protocols Zenoh endpoints may name.
 const PROTOCOLS: &[&str] = &[
@@ -319,7 +336,7 @@ pub fn render_storages(scopes: &[StorageScope]) -> String {
           key_expr: {key_expr},
           strip_prefix: {strip},
           replication: {{
-            {REPLICATION}
+            {replication}
           }},
           volume: {{
             id: \"{ROCKSDB_VOLUME}\",
@@ -331,6 +348,7 @@ pub fn render_storages(scopes: &[StorageScope]) -> String {
             key_expr = quote(&scope.key_expr()),
             strip = quote(&scope.strip_prefix()),
             dir = quote(&name),
+            replication = replication_block(),
         );
     }
     out.push_str("      },");

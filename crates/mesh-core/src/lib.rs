@@ -10,12 +10,15 @@
 //! - [`daemon`]: the daemon's skeleton: router start, services, ordered shutdown;
 //! - [`logging`]: the stderr log subscriber the binaries install;
 //! - [`pki`]: the private CA and the CSR flow behind `kioku-mesh tls`;
+//! - [`access`] and [`policy_sync`]: the signed admission policy as Zenoh
+//!   access control, and the service that keeps it current on every router;
 //!
 //! mesh-core knows the shape of an observation and of its key, not what
 //! observations mean or how they are stored or searched.
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod config;
 mod config_doc;
 pub mod daemon;
@@ -29,6 +32,7 @@ pub mod logging;
 pub mod observation;
 pub mod paths;
 pub mod pki;
+pub mod policy_sync;
 pub mod session;
 pub mod timestamp;
 pub mod tombstone;

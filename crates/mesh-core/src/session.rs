@@ -78,6 +78,12 @@ impl DaemonConfig {
         self.insert("connect/endpoints", &json_list(endpoints))
     }
 
+    /// Enforce `access_control` (an `access_control` block, see
+    /// [`crate::access::access_control`]).
+    pub fn set_access_control(&mut self, access_control: &serde_json::Value) -> Result<()> {
+        self.insert("access_control", &access_control.to_string())
+    }
+
     /// The key expressions of the storages this configuration declares.
     pub fn storage_key_exprs(&self) -> Vec<String> {
         let Ok(text) = self.config.get_json("plugins/storage_manager/storages") else {

@@ -45,7 +45,7 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
         // worth a debug line, not a warning in every user's terminal.
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections)
+        .max_connections(connection_budget(max_connections))
         // No background top-up: a short-lived command must not pay for a
         // second connection (file open, schema read) it never uses.
         .min_connections(0)
@@ -57,6 +57,18 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
         .await
         .map_err(|e| classify(e, path, "open"))?;
     Ok(pool)
+}
+
+/// How many connections a pool may hold. On a single-threaded runtime (the
+/// one-shot CLI) queries never overlap, and a connection dropped by one query
+/// only returns to the pool once the next await yields; a larger budget then
+/// opens a second connection (file opens, schema read, its own checkpoint at
+/// close) for nothing.
+fn connection_budget(max_connections: u32) -> u32 {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => 1,
+        _ => max_connections,
+    }
 }
 
 /// Open a private in-memory database (`KIOKU_MESH_INDEX_DB=:memory:` or

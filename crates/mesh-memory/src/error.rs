@@ -26,6 +26,19 @@ pub enum MemoryError {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A write to a scope the admission policy does not grant this host.
+    #[error(
+        "this host ({cn}) is not admitted to the {scope} scope by the mesh's admission policy (version {version}); the routers would drop the write, so nothing was saved. Ask the CA host to run `kioku-mesh tls grant {cn} --scope {scope}`, or save with another --visibility"
+    )]
+    NotAdmitted {
+        /// The scope refused.
+        scope: String,
+        /// This host's certificate common name.
+        cn: String,
+        /// The policy version in force.
+        version: u64,
+    },
+
     /// An observation id is not 32 lowercase hex characters.
     #[error("observation_id must be a full 32-character match.")]
     InvalidObservationId,
@@ -156,7 +169,8 @@ impl MemoryError {
             | Self::InvalidObservationId
             | Self::TooLarge { .. }
             | Self::ToolCallFragment { .. }
-            | Self::NeedsMesh { .. } => true,
+            | Self::NeedsMesh { .. }
+            | Self::NotAdmitted { .. } => true,
             Self::Core(core) => core.is_usage(),
             _ => false,
         }

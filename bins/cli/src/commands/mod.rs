@@ -14,6 +14,7 @@ mod serve;
 mod shell;
 mod status;
 mod tls;
+mod tls_policy;
 
 use anyhow::Result;
 use mesh_core::{CoreError, Environment, Settings};

@@ -3,8 +3,11 @@
 //! index current until SIGTERM or SIGINT.
 
 use anyhow::{Context, Result};
+use mesh_core::access;
 use mesh_core::daemon::{Daemon, DaemonExit};
 use mesh_core::daemon_config::{self, MeshRole};
+use mesh_core::pki::TlsFiles;
+use mesh_core::pki::policy::{self, Policy, SignedPolicy};
 use mesh_core::session::DaemonConfig;
 use mesh_core::{Environment, Settings};
 
@@ -136,7 +139,7 @@ fn port_of(endpoint: &str) -> Option<u16> {
     endpoint.rsplit(':').next()?.parse().ok()
 }
 
-async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) -> Result<u8> {
+async fn run_daemon(mut config: DaemonConfig, env: Environment, settings: Settings) -> Result<u8> {
     // Registered before anything listens, so that a SIGTERM during start-up
     // is a clean shutdown too, not the default kill.
     let mut signals = Signals::register()?;
@@ -156,6 +159,13 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
         ));
         return Ok(USAGE);
     }
+    let enforced = match access_control(&mut config, &settings) {
+        Ok(enforced) => enforced,
+        Err(message) => {
+            output::note(format!("error: {message}"));
+            return Ok(USAGE);
+        }
+    };
     let listen = config.listen_endpoints();
     let connect = config.connect_endpoints();
     let source = config.source.as_ref().map_or_else(
@@ -163,6 +173,7 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
         |p| p.display().to_string(),
     );
     let storages = config.storage_key_exprs();
+    let config_uses_tls = !config.tls_files().is_empty();
 
     let mut daemon = Daemon::start(config).await?;
     if let Err(e) = mesh_memory::mesh::serve_index(&mut daemon, &settings, &env).await {
@@ -179,6 +190,19 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
         output::note(format!("  dialing {}", connect.join(", ")));
     }
     output::note(format!("  storages: {}", storages.join(", ")));
+    if let Some(enforced) = &enforced {
+        output::note(format!("  {}", enforced.summary));
+    }
+    if config_uses_tls {
+        let files = TlsFiles::from_paths(&settings.paths);
+        let stop = daemon.stop_signal();
+        let reload = daemon.reload_handle();
+        let session = daemon.session().clone();
+        let in_force = enforced.map(|e| e.in_force);
+        daemon.spawn_service("policy watcher", async move {
+            mesh_core::policy_sync::run(session, files, in_force, reload, stop).await
+        });
+    }
 
     let exit = daemon
         .run_until(async {
@@ -188,11 +212,85 @@ async fn run_daemon(config: DaemonConfig, env: Environment, settings: Settings) 
         .await;
     Ok(match exit {
         DaemonExit::Stopped => OK,
+        DaemonExit::Reload { reason } => {
+            output::note(format!(
+                "kioku-mesh serve: {reason}; restarting to apply it"
+            ));
+            return restart();
+        }
         DaemonExit::ServiceFailed { service, error } => {
             output::note(format!("error: the {service} failed: {error}"));
             FAILED
         }
     })
+}
+
+/// The admission policy in force, applied to a configuration.
+struct Enforced {
+    in_force: (SignedPolicy, Policy),
+    summary: String,
+}
+
+/// With TLS links and a signed admission policy on this host, make the
+/// router enforce it. `Ok(None)` when there is nothing to enforce (plain
+/// TCP, or no policy yet: the policy watcher fetches one from the mesh).
+fn access_control(
+    config: &mut DaemonConfig,
+    settings: &Settings,
+) -> Result<Option<Enforced>, String> {
+    if config.tls_files().is_empty() {
+        return Ok(None);
+    }
+    let files = TlsFiles::from_paths(&settings.paths);
+    let Some((signed, policy)) = policy::load(&files).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let open = access::open_listeners(&config.listen_endpoints());
+    if !open.is_empty() {
+        return Err(format!(
+            "the admission policy is enforced on TLS links, but {} accepts plain TCP from other \
+             hosts; listen on tls/ (or on 127.0.0.1 for this host's clients) instead",
+            open.join(", ")
+        ));
+    }
+    let own_cn = std::fs::read_to_string(files.peer_cert())
+        .ok()
+        .and_then(|pem| mesh_core::pki::inspect::inspect_cert(&pem).ok())
+        .and_then(|info| info.common_name);
+    let acl = access::access_control(&policy, own_cn.as_deref());
+    config.set_access_control(&acl).map_err(|e| e.to_string())?;
+    let held = own_cn
+        .as_deref()
+        .and_then(|cn| policy.scopes_of(cn))
+        .map(|scopes| {
+            scopes
+                .iter()
+                .map(|s| s.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|| "nothing (not admitted)".to_owned());
+    let summary = format!(
+        "access control: policy version {}, this host ({}) holds {held}",
+        policy.version,
+        own_cn.as_deref().unwrap_or("no certificate")
+    );
+    Ok(Some(Enforced {
+        in_force: (signed, policy),
+        summary,
+    }))
+}
+
+/// Start this daemon again in place (same process id, arguments and
+/// environment): Zenoh applies access control only when a router starts,
+/// and a fresh process also releases every storage's files first.
+fn restart() -> Result<u8> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("cannot find this executable to restart")?;
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(anyhow::anyhow!("cannot restart the daemon: {error}"))
 }
 
 struct Signals {

@@ -11,7 +11,7 @@ use anyhow::Result;
 use mesh_core::pki::{self, PkiError, TlsFiles};
 use mesh_core::{Environment, Paths};
 
-use super::{FAILED, OK, USAGE};
+use super::{FAILED, OK, USAGE, tls_policy};
 use crate::args::{
     TlsCommand, TlsEnrollArgs, TlsInitCaArgs, TlsInstallArgs, TlsRequestArgs, TlsSignArgs,
 };
@@ -30,12 +30,16 @@ pub fn run(command: &TlsCommand, env: &Environment) -> Result<u8> {
         TlsCommand::Install(a) => install(a, &files),
         TlsCommand::Enroll(a) => enroll(a, &files),
         TlsCommand::Info => Ok(info(&files)),
+        TlsCommand::Grant(a) => tls_policy::grant(a, &files),
+        TlsCommand::RevokeScope(a) => tls_policy::revoke_scope(a, &files),
+        TlsCommand::Revoke(a) => tls_policy::revoke(a, &files),
+        TlsCommand::Status => tls_policy::status(&files),
     };
     Ok(outcome.unwrap_or_else(|failure| failure.report()))
 }
 
 /// Why a subcommand stopped: a library refusal, or a message of our own.
-enum Failure {
+pub(super) enum Failure {
     Pki(PkiError),
     Usage(String),
 }
@@ -61,7 +65,7 @@ impl Failure {
     }
 }
 
-type Outcome = std::result::Result<u8, Failure>;
+pub(super) type Outcome = std::result::Result<u8, Failure>;
 
 fn init_ca(a: &TlsInitCaArgs, files: &TlsFiles) -> Outcome {
     pki::ca::init_ca(files, &a.name, a.days, a.force)?;
@@ -156,6 +160,8 @@ fn sign(a: &TlsSignArgs, files: &TlsFiles) -> Outcome {
     };
     let csr = pki::blob::decode_csr_blob(&raw)?;
     let (cert, ca) = pki::ca::sign(files, &csr, a.days)?;
+    // Admitted before the bundle is shown: a revoked name gets no bundle.
+    tls_policy::admit(files, &cert, &a.scopes)?;
     let bundle = pki::blob::encode_cert_bundle(&cert, &ca);
     if a.out.is_empty() {
         output::note(
@@ -313,6 +319,9 @@ fn enroll(a: &TlsEnrollArgs, files: &TlsFiles) -> Outcome {
     ]
     .map(shell_quote)
     .join(" ");
+    let remote = a.scopes.iter().fold(remote, |cmd, scope| {
+        format!("{cmd} --scope {}", shell_quote(&scope.label()))
+    });
     ssh_args.extend([a.ca_host.clone(), remote]);
     output::note(format!("signing on {} over SSH ...", a.ca_host));
     let result = match run_ssh(&ssh_args, &blob, Duration::from_secs(a.timeout)) {
@@ -381,6 +390,12 @@ fn info(files: &TlsFiles) -> u8 {
         output::line(format!("  subject: {}", info.subject));
         if !info.sans.is_empty() {
             output::line(format!("  SAN:     {}", info.sans.join(", ")));
+        }
+        if stored.label == "peer" {
+            output::line(format!(
+                "  scopes:  {}",
+                tls_policy::scopes_line(files, &info)
+            ));
         }
         output::line(format!(
             "  expires: {} ({state})",

@@ -184,6 +184,57 @@ pub enum PkiError {
         not_after: String,
     },
 
+    /// A certificate is asked for a name that was revoked.
+    #[error(
+        "the name {cn} was revoked; a host is known to the routers by its certificate's common name, so it is never admitted again. Request a certificate with a new name (`kioku-mesh tls request --cn <new-name> --san ...`)"
+    )]
+    RevokedName {
+        /// The revoked common name.
+        cn: String,
+    },
+
+    /// `tls revoke` of a name already revoked.
+    #[error("{cn} is already revoked; `kioku-mesh tls status` lists the policy in force")]
+    AlreadyRevoked {
+        /// The name.
+        cn: String,
+    },
+
+    /// A name or serial the admission policy does not know.
+    #[error(
+        "no admitted host is named {who} (common name or certificate serial); `kioku-mesh tls status` lists them"
+    )]
+    UnknownHost {
+        /// What was asked for.
+        who: String,
+    },
+
+    /// A policy document that does not parse.
+    #[error(
+        "the admission policy is not readable ({reason}); restore tls/policy.json from the CA host, or delete it and let the daemon fetch the policy in force from the mesh"
+    )]
+    BadPolicy {
+        /// Why.
+        reason: String,
+    },
+
+    /// A policy whose signature does not verify against this host's CA.
+    #[error(
+        "the admission policy is not signed by this mesh's CA; it was refused and the policy in force stays. Check that ca.crt is the mesh's CA certificate"
+    )]
+    PolicySignature,
+
+    /// A policy older than (or as old as) the one in force.
+    #[error(
+        "policy version {offered} is not newer than version {in_force} in force; it was refused (an older policy could undo a revocation)"
+    )]
+    PolicyStale {
+        /// The version offered.
+        offered: u64,
+        /// The version in force.
+        in_force: u64,
+    },
+
     /// The certificate library refused to build or sign something.
     #[error("cannot {action}: {reason}")]
     Crypto {

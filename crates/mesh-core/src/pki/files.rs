@@ -55,6 +55,11 @@ impl TlsFiles {
     pub fn peer_cert(&self) -> PathBuf {
         self.dir.join("peer.crt")
     }
+
+    /// The admission policy in force, signed by the CA (public).
+    pub fn policy(&self) -> PathBuf {
+        self.dir.join("policy.json")
+    }
 }
 
 /// Mode of private key files.

@@ -86,6 +86,11 @@ pub struct CertInfo {
     pub not_after: DateTime<Utc>,
     /// Whether basic constraints say CA:true.
     pub is_ca: bool,
+    /// The subject's first common name: what Zenoh's access control and
+    /// the admission policy identify a host by.
+    pub common_name: Option<String>,
+    /// The serial number, lower-case hex.
+    pub serial: String,
 }
 
 impl CertInfo {
@@ -123,12 +128,20 @@ pub fn inspect_cert(pem: &str) -> Result<CertInfo, PkiError> {
         .is_some_and(|bc| bc.value.ca);
     let not_after = DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
         .ok_or_else(|| bad("inspected", "its expiry date is out of range"))?;
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
     Ok(CertInfo {
         subject: rfc4514(cert.subject()),
         issuer: rfc4514(cert.issuer()),
         sans,
         not_after,
         is_ca,
+        common_name,
+        serial: cert.raw_serial_as_string().replace(':', ""),
     })
 }
 
@@ -218,6 +231,8 @@ mod tests {
             sans: vec![],
             not_after: now + chrono::Duration::hours(47),
             is_ca: false,
+            common_name: None,
+            serial: String::new(),
         };
         assert_eq!(info.days_remaining(now), 1);
         assert!(!info.expired(now));

@@ -7,7 +7,9 @@
 //! - [`install`]: check and take a signed bundle (`install`);
 //! - [`blob`]: the copy-paste blobs;
 //! - [`inspect`]: what `info` prints;
-//! - [`ready`]: whether the store can carry mTLS links (`init --tls`).
+//! - [`ready`]: whether the store can carry mTLS links (`init --tls`);
+//! - [`policy`]: the signed admission policy (who holds which scope, who
+//!   is revoked) that routers enforce.
 //!
 //! EC P-256 with SHA-256 throughout. Private keys are generated on the host
 //! that uses them and never leave it: no blob, log line or error carries one.
@@ -19,6 +21,7 @@ pub mod error;
 pub mod files;
 pub mod inspect;
 pub mod install;
+pub mod policy;
 pub mod ready;
 
 pub use error::PkiError;

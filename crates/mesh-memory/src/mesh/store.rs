@@ -42,6 +42,10 @@ pub struct MeshOptions {
     /// Rebuild the index from the mesh on open: `Some(true)` always,
     /// `Some(false)` never, `None` only when the index is new.
     pub rebuild_on_open: Option<bool>,
+    /// What the admission policy lets this host write, when its routers
+    /// enforce one: a write outside it is refused here, with the reason,
+    /// instead of being dropped by the router.
+    pub admission: Option<mesh_core::access::Admission>,
 }
 
 impl MeshOptions {
@@ -72,6 +76,9 @@ impl MeshOptions {
             endpoints: session::client_endpoints(env)?,
             scopes: daemon_config::declared_scopes(settings)?,
             rebuild_on_open,
+            admission: mesh_core::access::Admission::of_host(
+                &mesh_core::pki::TlsFiles::from_paths(&settings.paths),
+            ),
         })
     }
 }
@@ -259,6 +266,15 @@ impl MeshStore {
         observation_id: &str,
         payload: &str,
     ) -> Result<PutOutcome> {
+        if let Some(admission) = &self.options.admission
+            && let Some(scope) = admission.refused_scope(key)
+        {
+            return Err(MemoryError::NotAdmitted {
+                scope,
+                cn: admission.cn.clone(),
+                version: admission.version,
+            });
+        }
         let seq = self.pending.push(key, observation_id, payload).await?;
         // From here the write is durable: failing now would make a caller
         // retry (and save twice) what is already on its way.
@@ -419,10 +435,9 @@ impl MemoryStore for MeshStore {
     async fn physical_delete(&self, observation_id: &str) -> Result<PhysicalDelete> {
         let session = self.session().await?;
         let mut keys = mirror::keys_of(&self.index, observation_id).await?;
-        for selector in [
-            keyspace::find_by_id_selector(observation_id),
-            keyspace::tomb_by_id_selector(observation_id),
-        ] {
+        // One lookup per scope: routers that enforce an admission policy
+        // refuse a selector spanning scopes (`mem/**/...`).
+        for selector in id_selectors(&self.options.scopes, observation_id) {
             keys.extend(wire::keys_matching(&session, &selector).await?);
         }
         keys.sort();
@@ -511,4 +526,23 @@ impl MemoryStore for MeshStore {
         self.pending.close().await;
         self.index.close().await;
     }
+}
+
+/// Selectors for every key of `observation_id` (observation and tombstone)
+/// within each of `scopes`, plus the pre-tier layout the mesh scope keeps.
+fn id_selectors(scopes: &[StorageScope], observation_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for scope in scopes {
+        let base = scope.key_expr();
+        let base = base.trim_end_matches("**");
+        for marker in ["obs", "tomb"] {
+            out.push(format!("{base}{marker}/**/{observation_id}"));
+        }
+        if scope.visibility() == mesh_core::Visibility::Mesh {
+            for marker in ["obs", "tomb"] {
+                out.push(format!("mem/{marker}/**/{observation_id}"));
+            }
+        }
+    }
+    out
 }

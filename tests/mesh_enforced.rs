@@ -1,0 +1,328 @@
+//! Scopes the routers enforce. Three hosts over mTLS on loopback: the CA
+//! host `hub` and a spoke `member` hold `team/core`; the spoke `outsider`
+//! holds only `mesh` but is configured as if it were in the team (its
+//! daemon declares the same team storage, its keeper subscribes to it).
+//! Team observations never reach the outsider, not even through a Zenoh
+//! session of its own holding its valid certificate that asks for
+//! everything; mesh observations still do; the outsider's own team write
+//! is refused with the reason. Then `tls revoke` cuts the member off a
+//! running mesh.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Daemon, Sandbox, eventually, free_port};
+use crate::mesh_fixture::{CONVERGE, Node};
+
+/// How long a host outside a scope is watched for a leak: longer than a
+/// storage alignment interval (10 s), so replication had its chance.
+const NO_LEAK: Duration = Duration::from_secs(14);
+
+fn enroll(ca: &Sandbox, peer: &Sandbox, cn: &str, scopes: &[&str]) {
+    let blob = peer
+        .km(&["tls", "request", "--san", "127.0.0.1", "--cn", cn])
+        .ok()
+        .to_owned();
+    let mut args = vec!["tls", "sign"];
+    for scope in scopes {
+        args.extend(["--scope", scope]);
+    }
+    let bundle = ca.km_stdin(&args, &blob).ok().to_owned();
+    peer.km_stdin(&["tls", "install"], &bundle).ok();
+}
+
+fn team_node() -> Node {
+    let mut node = Node::new();
+    node.sb.set("KIOKU_MESH_TEAM_ID", "core");
+    node
+}
+
+fn init(node: &Node, mode: &str, tls_port: Option<u16>, hub_tls: Option<u16>) {
+    let plain = format!("tcp/127.0.0.1:{}", node.port);
+    let mut args = vec![
+        "init".to_owned(),
+        "--mode".to_owned(),
+        mode.to_owned(),
+        "--tls".to_owned(),
+        "--listen".to_owned(),
+        plain,
+    ];
+    if let Some(port) = tls_port {
+        args.extend(["--listen".to_owned(), format!("tls/127.0.0.1:{port}")]);
+    }
+    if let Some(port) = hub_tls {
+        args.extend(["--connect".to_owned(), format!("tls/127.0.0.1:{port}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    node.sb.km(&args).ok();
+}
+
+fn serve(node: &Node) -> Daemon {
+    Daemon::spawn(&node.sb, node.port, &["serve"])
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+/// A Zenoh client holding the outsider's valid certificate, dialing the hub
+/// directly, that asks for everything it can name for `window`. Returns
+/// every payload it received.
+fn adversary(outsider: &Sandbox, hub_tls: u16, window: Duration) -> Vec<String> {
+    let tls_dir = outsider.config_dir().join("tls");
+    let path = |name: &str| tls_dir.join(name).display().to_string();
+    let team = mesh_core::daemon_config::StorageScope::parse("team/core").unwrap();
+    let fp = mesh_core::access::replication_fingerprint(&team);
+    let config = format!(
+        r#"{{
+          mode: "client",
+          connect: {{ endpoints: ["tls/127.0.0.1:{hub_tls}"] }},
+          scouting: {{ multicast: {{ enabled: false }}, gossip: {{ enabled: false }} }},
+          transport: {{ link: {{ tls: {{
+            root_ca_certificate: "{ca}",
+            enable_mtls: true,
+            verify_name_on_connect: true,
+            connect_private_key: "{key}",
+            connect_certificate: "{cert}",
+          }} }} }},
+        }}"#,
+        ca = path("ca.crt"),
+        key = path("peer.key"),
+        cert = path("peer.crt"),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let config = zenoh::Config::from_json5(&config).unwrap();
+        let session = zenoh::open(config)
+            .await
+            .expect("the adversary links with a valid cert");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let mut subscribers = Vec::new();
+        for expr in [
+            "**".to_owned(),
+            "mem/**".to_owned(),
+            "mem/team/**".to_owned(),
+            "mem/team/core/**".to_owned(),
+            format!("@-digest/*/{fp}"),
+        ] {
+            let seen = seen.clone();
+            if let Ok(sub) = session
+                .declare_subscriber(expr.as_str())
+                .callback(move |sample| {
+                    let text = sample
+                        .payload()
+                        .try_to_string()
+                        .unwrap_or_default()
+                        .into_owned();
+                    seen.lock()
+                        .unwrap()
+                        .push(format!("{} {text}", sample.key_expr()));
+                })
+                .await
+            {
+                subscribers.push(sub);
+            }
+        }
+        let deadline = Instant::now() + window;
+        while Instant::now() < deadline {
+            for selector in [
+                "mem/**".to_owned(),
+                "mem/mesh/**".to_owned(),
+                "mem/team/core/**".to_owned(),
+                format!("@zid/*/{fp}/aligner"),
+            ] {
+                if let Ok(replies) = session
+                    .get(selector.as_str())
+                    .timeout(Duration::from_millis(500))
+                    .await
+                {
+                    while let Ok(reply) = replies.recv_async().await {
+                        if let Ok(sample) = reply.result() {
+                            let text = sample
+                                .payload()
+                                .try_to_string()
+                                .unwrap_or_default()
+                                .into_owned();
+                            seen.lock()
+                                .unwrap()
+                                .push(format!("{} {text}", sample.key_expr()));
+                        }
+                    }
+                }
+            }
+            // A forged team write, straight at the hub.
+            let _ = session
+                .put(
+                    "mem/team/core/obs/claude/adv/adv/adv/0123456789abcdef0123456789abcdef",
+                    "forged by the adversary",
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        drop(subscribers);
+        let _ = session.close().await;
+        seen.lock().unwrap().clone()
+    })
+}
+
+#[test]
+fn routers_keep_team_memory_from_a_host_outside_the_team_and_revocation_bites() {
+    let hub = team_node();
+    hub.sb.km(&["tls", "init-ca"]).ok();
+    enroll(&hub.sb, &hub.sb, "hub", &["team/core"]);
+    let member = team_node();
+    enroll(&hub.sb, &member.sb, "member", &["team/core"]);
+    let outsider = team_node();
+    enroll(&hub.sb, &outsider.sb, "outsider", &[]);
+    let status = hub.sb.km(&["tls", "status"]).ok().to_owned();
+    assert!(status.contains("member: mesh, team/core"), "{status}");
+    assert!(status.contains("outsider: mesh"), "{status}");
+
+    let hub_tls = free_port();
+    init(&hub, "hub", Some(hub_tls), None);
+    init(&member, "spoke", None, Some(hub_tls));
+    init(&outsider, "spoke", None, Some(hub_tls));
+    let hub_d = serve(&hub);
+    let member_d = serve(&member);
+    let outsider_d = serve(&outsider);
+    let logs = || {
+        format!(
+            "hub:\n{}\nmember:\n{}\noutsider:\n{}",
+            hub_d.log_text(),
+            member_d.log_text(),
+            outsider_d.log_text()
+        )
+    };
+    // Spokes fetch the policy from the hub and restart to enforce it.
+    for (name, d) in [("member", &member_d), ("outsider", &outsider_d)] {
+        assert!(
+            eventually(CONVERGE, || d
+                .log_text()
+                .contains("access control: policy version")),
+            "{name} never enforced the hub's policy\n{}",
+            logs()
+        );
+    }
+    assert!(
+        hub_d
+            .log_text()
+            .contains("this host (hub) holds mesh, team/core"),
+        "{}",
+        logs()
+    );
+
+    // Team memory flows between members; mesh memory flows to everyone.
+    let secret = member
+        .sb
+        .save("teamsecret kept within core", &["--visibility", "team"]);
+    assert!(
+        eventually(CONVERGE, || hub.found("teamsecret").contains(&secret)),
+        "team memory did not reach the hub\n{}",
+        logs()
+    );
+    let public = hub.sb.save("meshnote for every host", &[]);
+    assert!(
+        eventually(CONVERGE, || outsider.found("meshnote").contains(&public)),
+        "mesh memory did not reach the outsider\n{}",
+        logs()
+    );
+
+    // The outsider cannot write the team scope: refused, with the reason.
+    let refused = outsider
+        .sb
+        .save_run("teamforgery from the outsider", &["--visibility", "team"]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("not admitted to the team/core scope")
+            && refused
+                .stderr
+                .contains("tls grant outsider --scope team/core"),
+        "{}",
+        refused.stderr
+    );
+
+    // An adversarial client with the outsider's valid certificate gets no
+    // byte of team memory, and its forged team write lands nowhere.
+    let seen = adversary(&outsider.sb, hub_tls, NO_LEAK);
+    assert!(
+        seen.iter().all(|s| !s.contains("teamsecret")),
+        "the adversary received team memory: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.contains("meshnote")),
+        "the adversary should still read the mesh scope it holds: {seen:?}"
+    );
+    assert!(hub.found("forged").is_empty() && member.found("forged").is_empty());
+    // Nothing of the team scope anywhere in the outsider's state.
+    assert!(outsider.found("teamsecret").is_empty());
+    let hits = files_containing(&outsider.sb.state_dir(), "teamsecret");
+    assert!(
+        hits.is_empty(),
+        "team memory on the outsider's disk: {hits:?}"
+    );
+
+    // Revocation on a running mesh.
+    let started = Instant::now();
+    let out = hub.sb.km(&["tls", "revoke", "member"]).ok().to_owned();
+    assert!(out.contains("revoked member"), "{out}");
+    assert!(
+        eventually(CONVERGE, || hub_d
+            .log_text()
+            .contains("this host (hub) holds mesh, team/core")
+            && hub_d
+                .log_text()
+                .matches("access control: policy version")
+                .count()
+                >= 2),
+        "the hub never applied the revocation\n{}",
+        logs()
+    );
+    let bite = started.elapsed();
+    println!(
+        "revocation took effect on the hub in {:.2} s",
+        bite.as_secs_f64()
+    );
+    let after = hub
+        .sb
+        .save("afterrevoke team note", &["--visibility", "team"]);
+    let from_member = member
+        .sb
+        .save_run("afterrevoke from the revoked member", &[]);
+    let leaked = eventually(NO_LEAK, || {
+        member.found("afterrevoke").contains(&after)
+            || hub
+                .found("afterrevoke")
+                .iter()
+                .any(|id| from_member.stdout.contains(id.as_str()))
+    });
+    assert!(
+        !leaked,
+        "the revoked member still exchanges memory\n{}",
+        logs()
+    );
+    let status = hub.sb.km(&["tls", "status"]).ok().to_owned();
+    assert!(status.contains("member REVOKED"), "{status}");
+}
