@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Daemon, Sandbox, eventually, free_port};
+use crate::harness::{Daemon, Sandbox, eventually, free_port, reference_bin, saved_id};
 use crate::mesh_fixture::{CONVERGE, Node};
 
 /// How long a host outside a scope is watched for a leak: longer than a
@@ -82,31 +82,114 @@ fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
     hits
 }
 
+/// A Zenoh client configuration dialing the hub's TLS port with the
+/// `ca.crt`, `peer.key` and `peer.crt` found in `tls_dir` (a missing file
+/// is left out, as a host without a certificate would).
+fn client_config(tls_dir: &std::path::Path, hub_tls: u16) -> String {
+    let entry = |field: &str, name: &str| {
+        let path = tls_dir.join(name);
+        if path.is_file() {
+            format!("{field}: \"{}\",", path.display())
+        } else {
+            String::new()
+        }
+    };
+    format!(
+        r#"{{
+          mode: "client",
+          connect: {{ endpoints: ["tls/127.0.0.1:{hub_tls}"], timeout_ms: 3000 }},
+          scouting: {{ multicast: {{ enabled: false }}, gossip: {{ enabled: false }} }},
+          transport: {{ link: {{ tls: {{
+            {ca}
+            enable_mtls: true,
+            verify_name_on_connect: true,
+            {key}
+            {cert}
+          }} }} }},
+        }}"#,
+        ca = entry("root_ca_certificate", "ca.crt"),
+        key = entry("connect_private_key", "peer.key"),
+        cert = entry("connect_certificate", "peer.crt"),
+    )
+}
+
+/// Whether a Zenoh client with the credentials in `tls_dir` gets a session
+/// with the hub at all.
+fn links(tls_dir: &std::path::Path, hub_tls: u16) -> bool {
+    let config = client_config(tls_dir, hub_tls);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let Ok(config) = zenoh::Config::from_json5(&config) else {
+            return false;
+        };
+        match tokio::time::timeout(Duration::from_secs(10), zenoh::open(config)).await {
+            Ok(Ok(session)) => {
+                let _ = session.close().await;
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Credentials the hub must turn away, each in its own directory under
+/// `root`: a self-signed certificate, one from the mesh CA that expired, and
+/// none at all. Each directory holds the mesh's `ca.crt`, so the client
+/// itself trusts the hub.
+fn bad_credentials(
+    hub: &Sandbox,
+    root: &std::path::Path,
+) -> Vec<(&'static str, std::path::PathBuf)> {
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair};
+    let tls = hub.config_dir().join("tls");
+    let ca_pem = std::fs::read_to_string(tls.join("ca.crt")).unwrap();
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(tls.join("ca.key")).unwrap()).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    let params = |cn: &str| {
+        let mut p = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        p
+    };
+    let mut out = Vec::new();
+    let mut write = |label: &'static str, cert: Option<(String, String)>| {
+        let dir = root.join(label);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.crt"), &ca_pem).unwrap();
+        if let Some((cert, key)) = cert {
+            std::fs::write(dir.join("peer.crt"), cert).unwrap();
+            std::fs::write(dir.join("peer.key"), key).unwrap();
+        }
+        out.push((label, dir));
+    };
+    let key = KeyPair::generate().unwrap();
+    let cert = params("hub").self_signed(&key).unwrap();
+    write("self-signed", Some((cert.pem(), key.serialize_pem())));
+    let key = KeyPair::generate().unwrap();
+    let mut expired = params("member");
+    expired.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    expired.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = expired.signed_by(&key, &issuer).unwrap();
+    write("expired", Some((cert.pem(), key.serialize_pem())));
+    write("no certificate", None);
+    out
+}
+
 /// A Zenoh client holding the outsider's valid certificate, dialing the hub
 /// directly, that asks for everything it can name for `window`. Returns
 /// every payload it received.
 fn adversary(outsider: &Sandbox, hub_tls: u16, window: Duration) -> Vec<String> {
     let tls_dir = outsider.config_dir().join("tls");
-    let path = |name: &str| tls_dir.join(name).display().to_string();
+    let config = client_config(&tls_dir, hub_tls);
     let team = mesh_core::daemon_config::StorageScope::parse("team/core").unwrap();
     let fp = mesh_core::access::replication_fingerprint(&team);
-    let config = format!(
-        r#"{{
-          mode: "client",
-          connect: {{ endpoints: ["tls/127.0.0.1:{hub_tls}"] }},
-          scouting: {{ multicast: {{ enabled: false }}, gossip: {{ enabled: false }} }},
-          transport: {{ link: {{ tls: {{
-            root_ca_certificate: "{ca}",
-            enable_mtls: true,
-            verify_name_on_connect: true,
-            connect_private_key: "{key}",
-            connect_certificate: "{cert}",
-          }} }} }},
-        }}"#,
-        ca = path("ca.crt"),
-        key = path("peer.key"),
-        cert = path("peer.crt"),
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -248,6 +331,42 @@ fn routers_keep_team_memory_from_a_host_outside_the_team_and_revocation_bites() 
         logs()
     );
 
+    // A Python reference client of the outsider's router takes part in the
+    // mesh scope: its save reaches the hub, and it finds the hub's note.
+    if let Some(py) = reference_bin() {
+        let mut client = Sandbox::new();
+        client.set("KIOKU_MESH_BACKEND", "zenoh");
+        client.set("ZENOH_CONNECT", &format!("tcp/127.0.0.1:{}", outsider.port));
+        let saved = client.run(
+            &py,
+            &[
+                "save",
+                "pyenforced from python",
+                "--subject",
+                "s",
+                "--summary",
+                "py",
+            ],
+        );
+        assert_eq!(saved.code, 0, "{}", saved.stderr);
+        let py_id = saved_id(&saved.stdout);
+        assert!(
+            eventually(CONVERGE, || hub.found("pyenforced").contains(&py_id)),
+            "the reference's mesh save did not reach the hub\n{}",
+            logs()
+        );
+        let found = client.run(
+            &py,
+            &["--rebuild", "search", "meshnote", "--format", "json"],
+        );
+        assert!(
+            found.stdout.contains(&public),
+            "{}{}",
+            found.stdout,
+            found.stderr
+        );
+    }
+
     // The outsider cannot write the team scope: refused, with the reason.
     let refused = outsider
         .sb
@@ -276,6 +395,18 @@ fn routers_keep_team_memory_from_a_host_outside_the_team_and_revocation_bites() 
         "the adversary should still read the mesh scope it holds: {seen:?}"
     );
     assert!(hub.found("forged").is_empty() && member.found("forged").is_empty());
+    // Hosts that are not in the mesh at all get no session: a self-signed
+    // certificate (even one naming an admitted host), an expired one from
+    // the mesh CA, and none. A valid one does, as the control.
+    let creds = tempfile::tempdir().unwrap();
+    for (label, dir) in bad_credentials(&hub.sb, creds.path()) {
+        assert!(
+            !links(&dir, hub_tls),
+            "a client with {label} linked to the hub"
+        );
+    }
+    assert!(links(&outsider.sb.config_dir().join("tls"), hub_tls));
+
     // Nothing of the team scope anywhere in the outsider's state.
     assert!(outsider.found("teamsecret").is_empty());
     let hits = files_containing(&outsider.sb.state_dir(), "teamsecret");

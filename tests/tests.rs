@@ -24,6 +24,7 @@ mod interop_local;
 
 /// `kioku-mesh tls`: the private CA and the CSR flow, with the reference.
 mod tls;
+mod tls_policy;
 
 /// The MCP server driven by the official Python and TypeScript SDKs.
 mod mcp;

@@ -176,6 +176,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let cli_only = args.iter().any(|a| a == "--cli-only");
     let mcp_only = args.iter().any(|a| a == "--mcp-only");
     let mesh_only = args.iter().any(|a| a == "--mesh-only");
+    let tls_only = args.iter().any(|a| a == "--tls-only");
     let ws = workspace()?;
     let tools = tools::ensure_all()?;
     // One build of everything the benchmarks run, whichever part runs.
@@ -200,6 +201,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     ]))?;
     if mesh_only {
         return crate::bench_mesh::mesh_bench(&ws, &ws.target.join("release"), quick);
+    }
+    if tls_only {
+        return crate::bench_tls::tls_bench(&ws, &ws.target.join("release"));
     }
     let release = ws.target.join("release");
     let seeder = release.join("examples/seed_corpus");

@@ -11,6 +11,7 @@
 
 mod bench;
 mod bench_mesh;
+mod bench_tls;
 mod dist;
 mod install;
 mod preflight;
@@ -30,7 +31,8 @@ tasks:
   install [--root DIR]                   build kioku-mesh, kioku-mesh-mcp and the RocksDB
                                          library `serve` loads; copy them into DIR
                                          (default $CARGO_HOME/bin)
-  bench [--quick]                        criterion benches and whole-command timings
+  bench [--quick] [--cli-only|--mcp-only|--mesh-only|--tls-only]
+                                         criterion benches and whole-command timings
   dist                                   release archives with checksums and completions
   tools                                  the preflight only
 

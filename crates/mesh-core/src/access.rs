@@ -9,7 +9,8 @@
 //!
 //! A rule matches a message only when its key expression includes the
 //! message's, so each scope is allowed by its own prefix and readers ask
-//! per scope (a query on `mem/**` is refused everywhere). Storage
+//! per scope: a query on `mem/**` never crosses a link between hosts (the
+//! host's own clients may send one; only its own storages answer). Storage
 //! replication does not travel on the data keys: digests go to
 //! `@-digest/<zid>/<fingerprint>` and alignment to
 //! `@zid/<zid>/<fingerprint>/aligner`, where the fingerprint hashes the
@@ -87,7 +88,7 @@ pub fn access_control(policy: &Policy, own_cn: Option<&str>) -> Value {
     let mut scopes: Vec<StorageScope> = Vec::new();
     let mut subjects = Vec::new();
     let mut policies = Vec::new();
-    let mut grant = |subject: Value, granted: Vec<StorageScope>, scopes: &mut Vec<StorageScope>| {
+    let mut grant = |subject: Value, granted: Vec<StorageScope>, extra: &[&str]| {
         let mut rules = vec![json!("common"), json!("admin")];
         for scope in granted {
             rules.push(json!(rule_id(&scope)));
@@ -95,23 +96,33 @@ pub fn access_control(policy: &Policy, own_cn: Option<&str>) -> Value {
                 scopes.push(scope);
             }
         }
+        rules.extend(extra.iter().map(|r| json!(r)));
         policies.push(json!({ "rules": rules, "subjects": [subject["id"].clone()] }));
         subjects.push(subject);
     };
-    let local = own_cn
-        .and_then(|cn| policy.scopes_of(cn))
-        .unwrap_or_default();
-    grant(
-        json!({ "id": "local", "link_protocols": ["tcp"] }),
-        local,
-        &mut scopes,
-    );
+    match own_cn.and_then(|cn| policy.scopes_of(cn)) {
+        // This host's own clients may also ask across scopes (the Python
+        // reference reads `mem/**/obs/**`): such a request is answered by
+        // this host's storages only, since no rule lets it leave for
+        // another router, and a write in a scope this host does not hold
+        // is dropped by the router that holds it.
+        Some(local) => grant(
+            json!({ "id": "local", "link_protocols": ["tcp"] }),
+            local,
+            &["local-reads"],
+        ),
+        None => grant(
+            json!({ "id": "local", "link_protocols": ["tcp"] }),
+            Vec::new(),
+            &[],
+        ),
+    }
     for cn in policy.hosts().keys() {
         if let Some(granted) = policy.scopes_of(cn) {
             grant(
                 json!({ "id": format!("host:{cn}"), "cert_common_names": [cn] }),
                 granted,
-                &mut scopes,
+                &[],
             );
         }
     }
@@ -122,6 +133,13 @@ pub fn access_control(policy: &Policy, own_cn: Option<&str>) -> Value {
         "flows": ["ingress", "egress"],
         "permission": "allow",
     })];
+    rules.push(json!({
+        "id": "local-reads",
+        "key_exprs": ["mem/**"],
+        "messages": ALL_MESSAGES,
+        "flows": ["ingress", "egress"],
+        "permission": "allow",
+    }));
     rules.push(json!({
         "id": "admin",
         "key_exprs": [ADMIN_SPACE_KEY],
@@ -249,7 +267,13 @@ mod tests {
             rules_of(&acl, "host:plain"),
             ["common", "admin", "scope:mesh"]
         );
-        assert_eq!(rules_of(&acl, "local"), rules_of(&acl, "host:hub"));
+        let mut local = rules_of(&acl, "local");
+        assert_eq!(local.pop().as_deref(), Some("local-reads"));
+        assert_eq!(local, rules_of(&acl, "host:hub"));
+        // Only the host's own clients may ask across scopes.
+        for subject in ["host:hub", "host:plain"] {
+            assert!(!rules_of(&acl, subject).contains(&"local-reads".to_owned()));
+        }
         assert!(rules_of(&acl, "host:lost").is_empty());
         let text = acl.to_string();
         let rules = acl["rules"].as_array().unwrap();

@@ -391,11 +391,10 @@ fn info(files: &TlsFiles) -> u8 {
         if !info.sans.is_empty() {
             output::line(format!("  SAN:     {}", info.sans.join(", ")));
         }
-        if stored.label == "peer" {
-            output::line(format!(
-                "  scopes:  {}",
-                tls_policy::scopes_line(files, &info)
-            ));
+        if stored.label == "peer"
+            && let Some(scopes) = tls_policy::scopes_line(files, &info)
+        {
+            output::line(format!("  scopes:  {scopes}"));
         }
         output::line(format!(
             "  expires: {} ({state})",

@@ -123,12 +123,17 @@ fn print_policy(policy: &Policy) {
     }
 }
 
-/// What `tls info` shows on the peer certificate's `scopes:` line.
-pub(super) fn scopes_line(files: &TlsFiles, info: &CertInfo) -> String {
+/// What `tls info` shows on the peer certificate's `scopes:` line; `None`
+/// on a host without an admission policy, where `info` prints what the
+/// reference prints.
+pub(super) fn scopes_line(files: &TlsFiles, info: &CertInfo) -> Option<String> {
+    if !files.policy().exists() {
+        return None;
+    }
     let Some(cn) = info.common_name.as_deref() else {
-        return "none (the certificate has no common name)".to_owned();
+        return Some("none (the certificate has no common name)".to_owned());
     };
-    match policy::load(files) {
+    Some(match policy::load(files) {
         Ok(Some((_, p))) if p.is_revoked(cn) => format!("none: {cn} is REVOKED"),
         Ok(Some((_, p))) => p.scopes_of(cn).map_or_else(
             || format!("none: {cn} is not admitted by policy version {}", p.version),
@@ -138,5 +143,5 @@ pub(super) fn scopes_line(files: &TlsFiles, info: &CertInfo) -> String {
         Err(_) => {
             "unknown (the policy file does not verify; see `kioku-mesh tls status`)".to_owned()
         }
-    }
+    })
 }
