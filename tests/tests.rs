@@ -74,3 +74,4 @@ mod mesh_purge;
 /// `init --tls`: hosts linked by mutual TLS, and hosts of another CA kept out.
 mod mesh_enforced;
 mod mesh_tls;
+mod messaging;

@@ -58,7 +58,7 @@ async def main():
                 check(needle in (init.instructions or ""), f"instructions lack {needle}")
 
             tools = {t.name: t for t in (await s.list_tools()).tools}
-            check(list(tools) == ["save_observation", "search_memory", "get_memory", "recall_context", "delete_memory", "get_memory_status", "drain_pending_puts"], list(tools))
+            check(list(tools) == ["save_observation", "search_memory", "get_memory", "recall_context", "delete_memory", "get_memory_status", "drain_pending_puts", "check_messages", "ack_message", "purge_expired_messages", "send_message"], list(tools))
             save_schema = tools["save_observation"].input_schema
             check(save_schema["required"] == ["content", "subject", "summary"], save_schema.get("required"))
             check(save_schema["additionalProperties"] is False, "save_observation must refuse unknown arguments")

@@ -25,7 +25,7 @@ check((client.getInstructions() ?? "").includes("save_observation"), "instructio
 
 const { tools } = await client.listTools();
 const names = tools.map((t) => t.name);
-check(names.join(",") === "save_observation,search_memory,get_memory,recall_context,delete_memory,get_memory_status,drain_pending_puts", names.join(","));
+check(names.join(",") === "save_observation,search_memory,get_memory,recall_context,delete_memory,get_memory_status,drain_pending_puts,check_messages,ack_message,purge_expired_messages,send_message", names.join(","));
 const save = tools.find((t) => t.name === "save_observation");
 check(JSON.stringify(save.inputSchema.required) === JSON.stringify(["content", "subject", "summary"]), JSON.stringify(save.inputSchema));
 

@@ -4,6 +4,7 @@
 
 mod cap;
 mod instructions;
+mod message_tools;
 mod params;
 mod server;
 mod tools;
@@ -59,10 +60,25 @@ fn main() -> ExitCode {
 }
 
 async fn serve(env: Environment) -> anyhow::Result<()> {
-    let memory = Arc::new(mesh_memory::open(env).await.context("opening the memory")?);
+    let settings = mesh_core::Settings::load(&env).context("loading the configuration")?;
+    let memory = Arc::new(
+        mesh_memory::open(env.clone())
+            .await
+            .context("opening the memory")?,
+    );
+    // The same session id as the memory's identity: one session, one inbox.
+    let session_id = memory
+        .identity()
+        .map(|id| id.session_id.clone())
+        .unwrap_or_else(|_| mesh_core::identity::new_session_id());
+    let me = mesh_messaging::Me::from_env(&env, || session_id);
+    let messaging = mesh_messaging::Messaging::open(&settings, &env, me)
+        .await
+        .context("opening messaging")?;
+    let messages = Arc::new(message_tools::MessageTools::new(messaging));
     let tools = Arc::new(tools::Tools::new(memory.clone()));
     let maintenance = tokio::spawn(maintain(memory.clone()));
-    let running = server::KiokuServer::new(tools)
+    let running = server::KiokuServer::new(tools, messages.clone())
         // Non-blocking pipes: no thread hand-off per message.
         .serve(rmcp::transport::stdio_pipes())
         .await
@@ -70,6 +86,7 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
     let reason = running.waiting().await;
     tracing::debug!("MCP session ended: {reason:?}");
     maintenance.abort();
+    messages.close().await;
     memory.close().await;
     Ok(())
 }

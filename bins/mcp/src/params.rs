@@ -162,3 +162,62 @@ pub struct DrainPendingPuts {
     #[serde(default)]
     pub limit: Option<i64>,
 }
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The recipient agent's id (its client id, e.g. alice@laptop); every session of that agent gets it.
+    #[serde(default)]
+    pub to_agent: String,
+    /// One recipient session instead (its session id).
+    #[serde(default)]
+    pub to_session: String,
+    /// The message text (at most 64 KiB). Store long content with save_observation and send its id.
+    pub body: String,
+    /// A short subject line.
+    #[serde(default)]
+    pub subject: String,
+    /// Scope: 'mesh' (default), 'user' or 'team'.
+    #[serde(default)]
+    pub visibility: String,
+    /// Lifetime in seconds; omit for no expiry.
+    #[serde(default)]
+    pub ttl_sec: Option<u64>,
+    /// The msg_id this message answers (joins its thread).
+    #[serde(default)]
+    pub reply_to: String,
+    /// Ask the recipient to acknowledge with ack_message.
+    #[serde(default)]
+    pub requires_ack: bool,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckMessages {
+    /// At most this many messages (1-100).
+    #[serde(default = "twenty")]
+    #[schemars(default = "twenty")]
+    pub limit: i64,
+    /// '' for every scope, or 'mesh', 'user', 'team'.
+    #[serde(default)]
+    pub visibility: String,
+    /// Include messages already acknowledged.
+    #[serde(default)]
+    pub include_acked: bool,
+    /// Include expired messages.
+    #[serde(default)]
+    pub include_expired: bool,
+    /// Only messages created at or after this ISO 8601 time.
+    #[serde(default)]
+    pub since_iso: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckMessage {
+    /// The 32-hex msg_id from check_messages.
+    pub msg_id: String,
+    /// Scope hint when the message is not known locally.
+    #[serde(default)]
+    pub visibility: String,
+}

@@ -18,15 +18,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::instructions;
+use crate::message_tools::MessageTools;
 use crate::params::{
-    DeleteMemory, DrainPendingPuts, NoArguments, ObservationId, RecallContext, SaveObservation,
-    SearchMemory,
+    AckMessage, CheckMessages, DeleteMemory, DrainPendingPuts, NoArguments, ObservationId,
+    RecallContext, SaveObservation, SearchMemory, SendMessage,
 };
 use crate::tools::{Reply, Tools};
 
 /// The kioku-mesh MCP server.
 pub struct KiokuServer {
     tools: Arc<Tools>,
+    messages: Arc<MessageTools>,
     list: Vec<Tool>,
 }
 
@@ -48,6 +50,13 @@ pub fn tool_list() -> Vec<Tool> {
         tool::<DeleteMemory>("delete_memory", instructions::DELETE_MEMORY),
         tool::<NoArguments>("get_memory_status", instructions::GET_MEMORY_STATUS),
         tool::<DrainPendingPuts>("drain_pending_puts", instructions::DRAIN_PENDING_PUTS),
+        tool::<CheckMessages>("check_messages", instructions::CHECK_MESSAGES),
+        tool::<AckMessage>("ack_message", instructions::ACK_MESSAGE),
+        tool::<NoArguments>(
+            "purge_expired_messages",
+            instructions::PURGE_EXPIRED_MESSAGES,
+        ),
+        tool::<SendMessage>("send_message", instructions::SEND_MESSAGE),
     ]
 }
 
@@ -60,17 +69,35 @@ fn parse<T: DeserializeOwned>(
 }
 
 impl KiokuServer {
-    /// A server over `tools`.
-    pub fn new(tools: Arc<Tools>) -> Self {
+    /// A server over the memory `tools` and the `messages` tools.
+    pub fn new(tools: Arc<Tools>, messages: Arc<MessageTools>) -> Self {
         Self {
             tools,
+            messages,
             list: tool_list(),
         }
     }
 
     async fn dispatch(&self, name: &str, args: Option<serde_json::Map<String, Value>>) -> Reply {
         let t = &self.tools;
+        let m = &self.messages;
         let result = match name {
+            "check_messages" => match parse(name, args) {
+                Ok(p) => Ok(m.check_messages(p).await),
+                Err(e) => Err(e),
+            },
+            "ack_message" => match parse(name, args) {
+                Ok(p) => Ok(m.ack_message(p).await),
+                Err(e) => Err(e),
+            },
+            "purge_expired_messages" => match parse::<NoArguments>(name, args) {
+                Ok(_) => Ok(m.purge_expired_messages().await),
+                Err(e) => Err(e),
+            },
+            "send_message" => match parse(name, args) {
+                Ok(p) => Ok(m.send_message(p).await),
+                Err(e) => Err(e),
+            },
             "save_observation" => match parse(name, args) {
                 Ok(p) => Ok(t.save_observation(p).await),
                 Err(e) => Err(e),

@@ -51,9 +51,18 @@ const ALL_MESSAGES: [&str; 9] = [
 /// key expression, the stripped prefix and the replication parameters, in
 /// its order and byte forms (durations as `u128` milliseconds).
 pub fn replication_fingerprint(scope: &StorageScope) -> u64 {
+    fingerprint(&scope.key_expr(), &scope.strip_prefix())
+}
+
+/// The fingerprint of the scope's message storage.
+pub fn message_replication_fingerprint(scope: &StorageScope) -> u64 {
+    fingerprint(&scope.message_key_expr(), &scope.message_strip_prefix())
+}
+
+fn fingerprint(key_expr: &str, strip_prefix: &str) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::default();
-    hasher.update(scope.key_expr().as_bytes());
-    hasher.update(scope.strip_prefix().as_bytes());
+    hasher.update(key_expr.as_bytes());
+    hasher.update(strip_prefix.as_bytes());
     hasher.update(&u128::from(REPLICA_INTERVAL_MS).to_le_bytes());
     hasher.update(&(REPLICA_SUB_INTERVALS as usize).to_le_bytes());
     hasher.update(&REPLICA_HOT.to_le_bytes());
@@ -62,8 +71,8 @@ pub fn replication_fingerprint(scope: &StorageScope) -> u64 {
     hasher.digest()
 }
 
-/// The key expressions a holder of `scope` may use: its data, and its
-/// storages' digests and alignment.
+/// The key expressions a holder of `scope` may use: its memory and its
+/// messages, and both storages' digests and alignment.
 pub fn scope_key_exprs(scope: &StorageScope) -> Vec<String> {
     let fp = replication_fingerprint(scope);
     let mut keys = vec![scope.key_expr()];
@@ -75,6 +84,10 @@ pub fn scope_key_exprs(scope: &StorageScope) -> Vec<String> {
     }
     keys.push(format!("@-digest/*/{fp}"));
     keys.push(format!("@zid/*/{fp}/aligner"));
+    let mfp = message_replication_fingerprint(scope);
+    keys.push(scope.message_key_expr());
+    keys.push(format!("@-digest/*/{mfp}"));
+    keys.push(format!("@zid/*/{mfp}/aligner"));
     keys
 }
 
@@ -135,7 +148,7 @@ pub fn access_control(policy: &Policy, own_cn: Option<&str>) -> Value {
     })];
     rules.push(json!({
         "id": "local-reads",
-        "key_exprs": ["mem/**"],
+        "key_exprs": ["mem/**", "msg/**"],
         "messages": ALL_MESSAGES,
         "flows": ["ingress", "egress"],
         "permission": "allow",

@@ -278,6 +278,31 @@ impl StorageScope {
         }
     }
 
+    /// The key expression of the scope's message storage (`msg/<scope>/**`):
+    /// mail kept until it expires, so an offline recipient gets it later.
+    pub fn message_key_expr(&self) -> String {
+        format!("{}/**", self.message_prefix())
+    }
+
+    /// The prefix the message storage strips.
+    pub fn message_strip_prefix(&self) -> String {
+        self.message_prefix()
+    }
+
+    /// The message storage's name, also its RocksDB directory.
+    pub fn message_storage_name(&self) -> String {
+        match self.visibility {
+            Visibility::User | Visibility::Team => {
+                format!("agent_msg_{}_{}", self.visibility.as_str(), self.scope_id)
+            }
+            _ => "agent_msg".to_owned(),
+        }
+    }
+
+    fn message_prefix(&self) -> String {
+        format!("msg/{}", self.label())
+    }
+
     /// The storage's name, also its directory under the RocksDB root.
     pub fn storage_name(&self) -> String {
         match self.visibility {
@@ -328,8 +353,17 @@ pub fn declared_scopes(settings: &Settings) -> Result<Vec<StorageScope>> {
 /// inside `plugins.storage_manager`.
 pub fn render_storages(scopes: &[StorageScope]) -> String {
     let mut out = String::from("storages: {\n");
-    for scope in scopes {
-        let name = scope.storage_name();
+    let both = scopes.iter().flat_map(|scope| {
+        [
+            (scope.storage_name(), scope.key_expr(), scope.strip_prefix()),
+            (
+                scope.message_storage_name(),
+                scope.message_key_expr(),
+                scope.message_strip_prefix(),
+            ),
+        ]
+    });
+    for (name, key_expr, strip) in both {
         let _ = write!(
             out,
             "        {name}: {{
@@ -345,8 +379,8 @@ pub fn render_storages(scopes: &[StorageScope]) -> String {
           }},
         }},
 ",
-            key_expr = quote(&scope.key_expr()),
-            strip = quote(&scope.strip_prefix()),
+            key_expr = quote(&key_expr),
+            strip = quote(&strip),
             dir = quote(&name),
             replication = replication_block(),
         );

@@ -388,7 +388,8 @@ mod tests {
                 None,
             );
             let config = DaemonConfig::from_json5(&text).unwrap();
-            assert_eq!(config.storage_key_exprs().len(), 2, "storages of\n{text}");
+            // Memory and messages, per scope.
+            assert_eq!(config.storage_key_exprs().len(), 4, "storages of\n{text}");
             assert!(
                 config
                     .storage_key_exprs()

@@ -1,26 +1,27 @@
-//! mesh-messaging: agent-to-agent messages on the mesh (inbox, ack, TTL,
-//! presence).
+//! mesh-messaging: agents sending each other messages on the same mesh
+//! (or, in local mode, the same machine), in the reference's wire format.
 //!
-//! Messaging has not landed yet; this crate holds its limits so that the
-//! numbers users read in error messages are defined in one place.
+//! - [`model`]: the message and ack JSON;
+//! - [`keys`]: the `msg/...` key space;
+//! - [`limits`]: size limits and the reference's texts for them;
+//! - [`inbox`]: the local inbox database and the classification of arrivals;
+//! - [`Messaging`]: send, check, ack, receipts, threads, purge.
 //!
 //! Architecture invariant: depends on mesh-core only, never on mesh-memory.
-//! The bridge crate is the one place that sees both.
+//! The bridge crate is the one place that sees both. No sqlx or zenoh type
+//! appears in the public API.
 
 #![deny(missing_docs)]
 
-/// Largest message body, in UTF-8 bytes.
-pub const MAX_BODY_BYTES: usize = 65_536;
-/// Largest message envelope (body plus metadata), in UTF-8 bytes.
-pub const MAX_ENVELOPE_BYTES: usize = 196_608;
-/// Largest body the tmux adapter types into a pane, in UTF-8 bytes.
-pub const MAX_TMUX_BODY_BYTES: usize = 8_192;
+pub mod error;
+pub mod inbox;
+pub mod keys;
+pub mod limits;
+mod messaging;
+pub mod model;
+mod transport;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tmux_limit_matches_the_core_default() {
-        let core_default = mesh_core::config::TmuxAdapterConfig::default().max_body_bytes;
-        assert_eq!(super::MAX_TMUX_BODY_BYTES as u64, core_default);
-    }
-}
+pub use error::{MessagingError, Result};
+pub use limits::{MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, MAX_TMUX_BODY_BYTES};
+pub use messaging::{CheckQuery, CheckResult, Me, Messaging, Receipts, SendRequest};
+pub use model::{Ack, Message, Recipient};

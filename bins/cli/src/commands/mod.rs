@@ -8,6 +8,7 @@ mod gc;
 mod init;
 mod mcp_install;
 mod migrate;
+mod msg;
 mod save;
 mod search;
 mod serve;
@@ -64,6 +65,10 @@ fn exit_status(e: &anyhow::Error) -> u8 {
         .downcast_ref::<MemoryError>()
         .map(MemoryError::is_usage)
         .or_else(|| e.downcast_ref::<CoreError>().map(CoreError::is_usage))
+        .or_else(|| {
+            e.downcast_ref::<mesh_messaging::MessagingError>()
+                .map(mesh_messaging::MessagingError::is_usage)
+        })
         .unwrap_or(false);
     if usage { USAGE } else { FAILED }
 }
@@ -93,6 +98,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Completions(args) => return shell::completions(args),
         Command::Manpage => return shell::manpage(),
+        Command::Msg(command) => return msg::run(command, &env, &settings).await,
         _ => {}
     }
     let memory = mesh_memory::open_with(env, settings).await?;
@@ -126,6 +132,7 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         | Command::Completions(_)
         | Command::Manpage
         | Command::Mcp(_)
+        | Command::Msg(_)
         | Command::Serve(_)
         | Command::Mesh(_)
         | Command::Config(_)

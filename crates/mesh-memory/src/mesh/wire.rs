@@ -194,6 +194,10 @@ pub async fn storages(session: &Session) -> Result<Vec<SeenStorage>> {
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v.get("key_expr")?.as_str().map(str::to_owned))
             .unwrap_or_default();
+        // Memory's storages only; the message storages are messaging's.
+        if !key_expr.starts_with("mem/") {
+            continue;
+        }
         seen.push(SeenStorage {
             router: (*router).to_owned(),
             name: (*name).to_owned(),

@@ -1,0 +1,670 @@
+//! [`Messaging`]: send, check, acknowledge, receipts, threads and purge,
+//! written once over the mesh or the local mailbox.
+//!
+//! Several sessions of one agent (issue #193 of the reference): mail to an
+//! agent is classified per session, as in the reference, but an ack by any
+//! session of the addressed agent settles it for the agent: every session
+//! then sees it as read.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use mesh_core::daemon_config::StorageScope;
+use mesh_core::{BackendMode, Environment, Settings, Visibility};
+use serde_json::{Value, json};
+
+use crate::error::{MessagingError, Result};
+use crate::inbox::{Arrival, Inbox};
+use crate::keys;
+use crate::limits::{self, Channel};
+use crate::model::{Ack, Message, Recipient, is_msg_id, new_id};
+use crate::transport::Transport;
+
+/// Who is acting: this process's agent and session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    /// The agent id (client id, e.g. `alice@laptop`).
+    pub agent_id: String,
+    /// The session id.
+    pub session_id: String,
+}
+
+impl Me {
+    /// This process: the agent id is the client id (`KIOKU_MESH_CLIENT_ID`,
+    /// else user@host); the session is `KIOKU_MESH_SESSION_ID`, else
+    /// `fallback` (the MCP server's own session; for the CLI a stable
+    /// `cli-<host id>`, so that `msg inbox` and `msg ack` agree across runs).
+    pub fn from_env(env: &Environment, fallback: impl FnOnce() -> String) -> Self {
+        let (agent_id, _) = mesh_core::identity::resolve_client_id(env);
+        let session_id = env
+            .var(mesh_core::identity::SESSION_ID_ENV)
+            .map_or_else(fallback, str::to_owned);
+        Self {
+            agent_id,
+            session_id,
+        }
+    }
+}
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    /// The addressee.
+    pub to: Recipient,
+    /// The scope; `None` is mesh.
+    pub visibility: Option<Visibility>,
+    /// Lifetime in seconds.
+    pub ttl_sec: Option<u64>,
+    /// A subject line.
+    pub subject: Option<String>,
+    /// The message this one answers.
+    pub reply_to: Option<String>,
+    /// Whether the sender wants an acknowledgement.
+    pub requires_ack: bool,
+    /// The text.
+    pub body: String,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct CheckQuery {
+    /// At most this many (1-100; default 20).
+    pub limit: Option<i64>,
+    /// One scope only; `None` checks every scope this host holds.
+    pub visibility: Option<Visibility>,
+    /// Include mail already acknowledged.
+    pub include_acked: bool,
+    /// Include expired mail (as diagnostics when it expired on arrival).
+    pub include_expired: bool,
+    /// Only mail created at or after this wire timestamp.
+    pub since: Option<String>,
+}
+
+/// The answer of a check, in the reference's JSON shape.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    /// Message items, oldest first.
+    pub messages: Vec<Value>,
+    /// Whether more than `limit` matched.
+    pub truncated: bool,
+    /// Arrivals that are not mail (duplicates of retired ids, expired ones, unreadable ones).
+    pub diagnostics: Vec<Value>,
+}
+
+impl CheckResult {
+    /// `{"messages", "count", "truncated", "diagnostics"}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "messages": self.messages,
+            "count": self.messages.len(),
+            "truncated": self.truncated,
+            "diagnostics": self.diagnostics,
+        })
+    }
+}
+
+/// Who received and who acknowledged a sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipts {
+    /// The message.
+    pub msg_id: String,
+    /// Its scope.
+    pub scope: String,
+    /// Sessions that received it: `(agent, session, when)`.
+    pub received: Vec<(String, String, String)>,
+    /// Sessions that acknowledged it: `(agent, session, when)`.
+    pub acked: Vec<(String, String, String)>,
+}
+
+/// Messaging for one process.
+pub struct Messaging {
+    transport: Transport,
+    inbox: Inbox,
+    me: Me,
+    scopes: Vec<StorageScope>,
+}
+
+fn scope_of(visibility: Option<Visibility>, settings: &Settings) -> Result<StorageScope> {
+    let text = match visibility.unwrap_or(Visibility::Mesh) {
+        Visibility::User => format!(
+            "user/{}",
+            settings.user_id.as_deref().ok_or_else(|| MessagingError::InvalidArgument(
+                "visibility 'user' needs a user id: set KIOKU_MESH_USER_ID or user_id in config.yaml".to_owned()
+            ))?
+        ),
+        Visibility::Team => format!(
+            "team/{}",
+            settings.team_id.as_deref().ok_or_else(|| MessagingError::InvalidArgument(
+                "visibility 'team' needs a team id: set KIOKU_MESH_TEAM_ID or team_id in .kioku-mesh.yaml".to_owned()
+            ))?
+        ),
+        _ => "mesh".to_owned(),
+    };
+    Ok(StorageScope::parse(&text)?)
+}
+
+impl Messaging {
+    /// Open for this process: the mesh or the local mailbox as configured,
+    /// the inbox database, and the identity to act as.
+    pub async fn open(settings: &Settings, env: &Environment, me: Me) -> Result<Self> {
+        for (what, value) in [("agent id", &me.agent_id), ("session id", &me.session_id)] {
+            if let Some(problem) = mesh_core::keyspace::key_segment_problem(value) {
+                return Err(MessagingError::InvalidArgument(format!(
+                    "{what} '{}' cannot be part of a key: {problem}",
+                    value.escape_debug()
+                )));
+            }
+        }
+        let state = &settings.paths.state_dir;
+        let transport = match settings.backend {
+            BackendMode::Local => {
+                Transport::local(&state.join("local").join("messages.db")).await?
+            }
+            _ => Transport::mesh(mesh_core::session::client_endpoints(env)?),
+        };
+        let inbox = Inbox::open(&state.join("messaging").join("inbox.db")).await?;
+        let mut scopes = vec![StorageScope::mesh()];
+        for v in [Visibility::User, Visibility::Team] {
+            if let Ok(scope) = scope_of(Some(v), settings) {
+                scopes.push(scope);
+            }
+        }
+        Ok(Self {
+            transport,
+            inbox,
+            me,
+            scopes,
+        })
+    }
+
+    /// The scopes this process checks.
+    pub fn scopes(&self) -> &[StorageScope] {
+        &self.scopes
+    }
+
+    fn pick_scope(&self, visibility: Option<Visibility>) -> Result<StorageScope> {
+        let Some(v) = visibility.filter(|v| *v != Visibility::Mesh) else {
+            return Ok(StorageScope::mesh());
+        };
+        self.scopes
+            .iter()
+            .find(|s| s.visibility() == v)
+            .cloned()
+            .ok_or_else(|| {
+                MessagingError::InvalidArgument(format!(
+                    "visibility '{v}' needs a {v} id: set KIOKU_MESH_{}_ID (or {v}_id in the configuration)",
+                    v.as_str().to_uppercase()
+                ))
+            })
+    }
+
+    /// Send a message; returns it as stored.
+    pub async fn send(&self, req: SendRequest) -> Result<Message> {
+        let scope = self.pick_scope(req.visibility)?;
+        if req.body.trim().is_empty() {
+            return Err(MessagingError::InvalidArgument(
+                "the message body is empty; say what the recipient should know or do".to_owned(),
+            ));
+        }
+        let msg_id = new_id();
+        let body = Value::String(req.body);
+        limits::check_body(&body, limits::MAX_BODY_BYTES, Channel::Mcp, "")
+            .map_err(MessagingError::TooLarge)?;
+        if let Some(subject) = &req.subject
+            && subject.len() > limits::MAX_SUBJECT_BYTES
+        {
+            return Err(MessagingError::InvalidArgument(format!(
+                "the subject is {} bytes, over the {}-byte limit; shorten it",
+                subject.len(),
+                limits::MAX_SUBJECT_BYTES
+            )));
+        }
+        let correlation_id = match &req.reply_to {
+            None => None,
+            Some(id) if !is_msg_id(id) => {
+                return Err(MessagingError::InvalidArgument(format!(
+                    "--reply-to '{id}' is not a msg_id (32 lowercase hex characters)"
+                )));
+            }
+            // The thread is named by its first message.
+            Some(id) => Some(self.thread_root(id).await.unwrap_or_else(|_| id.clone())),
+        };
+        let mut extras = serde_json::Map::new();
+        if let Some(subject) = req.subject.filter(|s| !s.trim().is_empty()) {
+            extras.insert("subject".to_owned(), Value::String(subject));
+        }
+        if let Some(id) = &req.reply_to {
+            extras.insert("reply_to".to_owned(), Value::String(id.clone()));
+        }
+        let now = Utc::now();
+        let msg = Message {
+            msg_id: msg_id.clone(),
+            sender_id: self.me.agent_id.clone(),
+            scope: scope.label(),
+            payload: json!({}),
+            created_at: mesh_core::timestamp::format(now),
+            expires_at: req.ttl_sec.and_then(|t| {
+                let at =
+                    now.checked_add_signed(chrono::TimeDelta::seconds(i64::try_from(t).ok()?))?;
+                Some(mesh_core::timestamp::format(at))
+            }),
+            ttl_sec: req.ttl_sec,
+            sender_seq: None,
+            schema_version: crate::model::SCHEMA_VERSION.to_owned(),
+            kind: "direct".to_owned(),
+            sender: json!({ "agent_id": self.me.agent_id, "session_id": self.me.session_id }),
+            recipient: req.to.to_json(),
+            body,
+            content_type: "text/plain".to_owned(),
+            requires_ack: req.requires_ack,
+            delivery_adapters: Vec::new(),
+            correlation_id,
+            extras,
+        };
+        if req.ttl_sec == Some(0) {
+            return Err(MessagingError::InvalidArgument(
+                "--ttl 0 would expire the message before anyone reads it; give seconds > 0, or leave it out for no expiry".to_owned(),
+            ));
+        }
+        let key = keys::inbox_key(&scope, &req.to, &msg_id)?;
+        let text = msg.to_json();
+        if text.len() > limits::MAX_ENVELOPE_BYTES {
+            return Err(MessagingError::TooLarge(limits::too_large(
+                text.len(),
+                limits::MAX_ENVELOPE_BYTES,
+                Channel::Envelope,
+                &msg_id,
+            )));
+        }
+        self.transport.put(&key, &text).await?;
+        self.inbox.record_sent(&msg, &key).await?;
+        Ok(msg)
+    }
+
+    /// The first message of the thread `msg_id` belongs to.
+    async fn thread_root(&self, msg_id: &str) -> Result<String> {
+        if let Some((m, _)) = self.inbox.sent(msg_id).await? {
+            return Ok(m.correlation_id.unwrap_or(m.msg_id));
+        }
+        for (_, m) in self.mail().await? {
+            if m.msg_id == msg_id {
+                return Ok(m.correlation_id.unwrap_or(m.msg_id));
+            }
+        }
+        Ok(msg_id.to_owned())
+    }
+
+    /// Every message currently addressed to this session or agent, per scope.
+    async fn mail(&self) -> Result<Vec<(String, Message)>> {
+        let mut out = Vec::new();
+        for scope in &self.scopes {
+            for recipient in [
+                Recipient::Session(self.me.session_id.clone()),
+                Recipient::Agent(self.me.agent_id.clone()),
+            ] {
+                let selector = keys::inbox_selector(scope, &recipient)?;
+                for (key, text) in self.transport.get(&selector).await? {
+                    if let Ok(m) = Message::from_json(&text) {
+                        out.push((key, m));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Acks of every message in `scope`, by msg_id.
+    async fn acked_ids(&self, scope: &StorageScope) -> Result<HashSet<String>> {
+        let selector = format!("msg/{}/ack/**", scope.label());
+        Ok(self
+            .transport
+            .get(&selector)
+            .await?
+            .into_iter()
+            .filter_map(|(key, _)| key.split('/').rev().nth(1).map(str::to_owned))
+            .collect())
+    }
+
+    /// List mail for this session and agent (the reference's `check_messages`).
+    pub async fn check(&self, q: &CheckQuery) -> Result<CheckResult> {
+        let limit = usize::try_from(q.limit.unwrap_or(20).clamp(1, 100)).unwrap_or(20);
+        let scopes: Vec<StorageScope> = match q.visibility {
+            None => self.scopes.clone(),
+            Some(v) => vec![self.pick_scope(Some(v))?],
+        };
+        let now = Utc::now();
+        let mut seen = HashSet::new();
+        let mut items: Vec<(String, i64, String, Value)> = Vec::new();
+        let mut diagnostics = Vec::new();
+        for scope in &scopes {
+            let settled = self.acked_ids(scope).await.unwrap_or_default();
+            for recipient in [
+                Recipient::Session(self.me.session_id.clone()),
+                Recipient::Agent(self.me.agent_id.clone()),
+            ] {
+                let selector = keys::inbox_selector(scope, &recipient)?;
+                for (key, text) in self.transport.get(&selector).await? {
+                    let mut msg = match Message::from_json(&text) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            diagnostics.push(ingress_error(&key, &e.to_string()));
+                            continue;
+                        }
+                    };
+                    if !seen.insert(msg.msg_id.clone()) {
+                        continue;
+                    }
+                    if msg.scope.is_empty() {
+                        msg.scope = scope.label();
+                    }
+                    let envelope_error = (text.len() > limits::MAX_ENVELOPE_BYTES).then(|| {
+                        limits::too_large(
+                            text.len(),
+                            limits::MAX_ENVELOPE_BYTES,
+                            Channel::Envelope,
+                            &msg.msg_id,
+                        )
+                    });
+                    let mut verdict = self.inbox.classify(&msg, &self.me.session_id).await?;
+                    if matches!(
+                        verdict.arrival,
+                        Arrival::Registered | Arrival::DuplicateLive
+                    ) {
+                        if verdict.arrival == Arrival::Registered {
+                            self.put_receipt(scope, &msg).await;
+                        }
+                        if matches!(recipient, Recipient::Agent(_))
+                            && settled.contains(&msg.msg_id)
+                            && !verdict.acked
+                        {
+                            self.inbox.settle(&msg.msg_id, &self.me.session_id).await?;
+                            verdict.acked = true;
+                        }
+                    }
+                    let expired = msg.is_expired(now);
+                    if expired && !q.include_expired {
+                        let _ = self.transport.delete(&key).await;
+                    }
+                    if verdict.arrival.is_diagnostic()
+                        && !(q.include_expired && verdict.arrival == Arrival::ExpiredOnArrival)
+                    {
+                        diagnostics.push(message_diagnostic(&msg, &self.me.session_id, &verdict));
+                        continue;
+                    }
+                    if (expired && !q.include_expired)
+                        || (verdict.acked && !q.include_acked)
+                        || q.since
+                            .as_deref()
+                            .is_some_and(|s| msg.created_at.as_str() < s)
+                    {
+                        continue;
+                    }
+                    let item = message_item(&msg, verdict.acked, envelope_error.as_deref());
+                    items.push((
+                        msg.created_at.clone(),
+                        msg.sender_seq.unwrap_or(0),
+                        msg.msg_id.clone(),
+                        item,
+                    ));
+                }
+            }
+        }
+        let _ = self.inbox.purge_expired().await;
+        items.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
+        let truncated = items.len() > limit;
+        Ok(CheckResult {
+            messages: items.into_iter().take(limit).map(|i| i.3).collect(),
+            truncated,
+            diagnostics,
+        })
+    }
+
+    async fn put_receipt(&self, scope: &StorageScope, msg: &Message) {
+        let Ok(key) = keys::receipt_key(scope, &msg.msg_id, &self.me.session_id) else {
+            return;
+        };
+        let receipt = json!({
+            "msg_id": msg.msg_id,
+            "recipient_session_id": self.me.session_id,
+            "recipient_agent_id": self.me.agent_id,
+            "received_at": mesh_core::timestamp::now(),
+        });
+        if let Err(e) = self.transport.put(&key, &receipt.to_string()).await {
+            tracing::debug!("no delivery receipt for {}: {e}", msg.msg_id);
+        }
+    }
+
+    /// Acknowledge `msg_id` for this session; returns the scope.
+    pub async fn ack(&self, msg_id: &str, visibility: Option<Visibility>) -> Result<String> {
+        if msg_id.len() != 32 {
+            return Err(MessagingError::InvalidArgument(
+                "msg_id must be a full 32-hex string.".to_owned(),
+            ));
+        }
+        let known = self.inbox.record_ack(msg_id, &self.me.session_id).await?;
+        let Some(scope_label) = known else {
+            return Err(MessagingError::UnknownMessage(msg_id.to_owned()));
+        };
+        let scope = StorageScope::parse(&scope_label).or_else(|_| self.pick_scope(visibility))?;
+        let ack = Ack {
+            msg_id: msg_id.to_owned(),
+            recipient_session_id: self.me.session_id.clone(),
+            status: "acknowledged".to_owned(),
+            acked_at: Some(mesh_core::timestamp::now()),
+            recipient_agent_id: Some(self.me.agent_id.clone()),
+        };
+        let key = keys::ack_key(&scope, msg_id, &self.me.session_id)?;
+        self.transport
+            .put(&key, &serde_json::to_string(&ack).unwrap_or_default())
+            .await?;
+        Ok(scope.label())
+    }
+
+    /// Who received and acknowledged a message this host sent.
+    pub async fn receipts(&self, msg_id: &str) -> Result<Receipts> {
+        let Some((msg, _)) = self.inbox.sent(msg_id).await? else {
+            return Err(MessagingError::UnknownMessage(msg_id.to_owned()));
+        };
+        let scope = StorageScope::parse(&msg.scope)?;
+        let read = |entries: Vec<(String, String)>, when: &str| -> Vec<(String, String, String)> {
+            let mut out: Vec<(String, String, String)> = entries
+                .into_iter()
+                .map(|(key, text)| {
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    let field = |n: &str| {
+                        v.get(n)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    (
+                        field("recipient_agent_id"),
+                        keys::last_segment(&key).to_owned(),
+                        field(when),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let received = read(
+            self.transport
+                .get(&keys::receipt_selector(&scope, msg_id)?)
+                .await?,
+            "received_at",
+        );
+        let acked = read(
+            self.transport
+                .get(&keys::ack_selector(&scope, msg_id)?)
+                .await?,
+            "acked_at",
+        );
+        Ok(Receipts {
+            msg_id: msg_id.to_owned(),
+            scope: scope.label(),
+            received,
+            acked,
+        })
+    }
+
+    /// The thread `msg_id` belongs to: what this host sent in it and the
+    /// mail addressed here, oldest first.
+    pub async fn thread(&self, msg_id: &str) -> Result<Vec<Message>> {
+        let root = self.thread_root(msg_id).await?;
+        let mut out = self.inbox.sent_in_thread(&root).await?;
+        for (_, m) in self.mail().await? {
+            let in_thread = m.msg_id == root || m.correlation_id.as_deref() == Some(root.as_str());
+            if in_thread && !out.iter().any(|o| o.msg_id == m.msg_id) {
+                out.push(m);
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(out)
+    }
+
+    /// Delete every expired message (and its acks and receipts) in the
+    /// scopes this host holds; returns how many messages.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let now = Utc::now();
+        let mut count = 0;
+        for scope in &self.scopes {
+            let entries = self.transport.get(&keys::scope_selector(scope)).await?;
+            let mut expired = HashSet::new();
+            for (key, text) in &entries {
+                if key.contains("/inbox/")
+                    && let Ok(m) = Message::from_json(text)
+                    && m.is_expired(now)
+                {
+                    self.transport.delete(key).await?;
+                    expired.insert(m.msg_id);
+                    count += 1;
+                }
+            }
+            for (key, _) in &entries {
+                let parts: Vec<&str> = key.split('/').collect();
+                let is_trail = parts.iter().any(|p| *p == "ack" || *p == "receipt");
+                if is_trail
+                    && parts
+                        .iter()
+                        .rev()
+                        .nth(1)
+                        .is_some_and(|id| expired.contains(*id))
+                {
+                    self.transport.delete(key).await?;
+                }
+            }
+        }
+        let _ = self.inbox.purge_expired().await;
+        Ok(count)
+    }
+
+    /// Close the mesh session, if one was opened.
+    pub async fn close(&self) {
+        self.transport.close().await;
+    }
+}
+
+fn message_item(msg: &Message, acked: bool, envelope_error: Option<&str>) -> Value {
+    let bound = |field: &str, value: &str, withheld: &mut Vec<String>| -> String {
+        if value.len() > limits::MAX_METADATA_FIELD_BYTES {
+            withheld.push(field.to_owned());
+            limits::withheld_field_notice(field, value.len(), limits::MAX_METADATA_FIELD_BYTES)
+        } else {
+            value.to_owned()
+        }
+    };
+    let mut withheld = Vec::new();
+    let msg_id = bound("msg_id", &msg.msg_id, &mut withheld);
+    let body = msg.visible_body().clone();
+    let reason = envelope_error
+        .map(str::to_owned)
+        .or_else(|| limits::check_body(&body, limits::MAX_BODY_BYTES, Channel::Mcp, &msg_id).err());
+    let mut subject = msg.subject().to_owned();
+    let mut adapters = msg.delivery_adapters.clone();
+    let (body, rejected) = match reason {
+        Some(reason) => {
+            if !subject.is_empty() {
+                withheld.push("subject".to_owned());
+            }
+            if !adapters.is_empty() {
+                withheld.push("delivery_adapters".to_owned());
+            }
+            subject.clear();
+            adapters.clear();
+            (
+                Value::String(limits::withheld_body_notice(&reason, &withheld)),
+                true,
+            )
+        }
+        None => {
+            if subject.len() > limits::MAX_SUBJECT_BYTES {
+                withheld.push("subject".to_owned());
+                subject = limits::withheld_field_notice(
+                    "subject",
+                    subject.len(),
+                    limits::MAX_SUBJECT_BYTES,
+                );
+            }
+            (body, false)
+        }
+    };
+    let recipient = &msg.recipient;
+    let field =
+        |v: &Value, n: &str, d: &str| v.get(n).and_then(Value::as_str).unwrap_or(d).to_owned();
+    let mut item = json!({
+        "msg_id": msg_id,
+        "subject": subject,
+        "body": body,
+        "body_rejected": rejected,
+        "created_at": msg.created_at,
+        "expires_at": msg.expiry().map(mesh_core::timestamp::format),
+        "scope": bound("scope", &msg.scope, &mut withheld),
+        "sender": {
+            "agent_id": bound("sender.agent_id", msg.sender_agent(), &mut withheld),
+            "session_id": bound("sender.session_id", msg.sender_session(), &mut withheld),
+        },
+        "recipient": {
+            "kind": bound("recipient.kind", &field(recipient, "kind", "session"), &mut withheld),
+            "session_id": bound("recipient.session_id", &field(recipient, "session_id", ""), &mut withheld),
+        },
+        "acked": acked,
+        "delivery_adapters": adapters,
+    });
+    if let Some(id) = &msg.correlation_id {
+        item["correlation_id"] = Value::String(id.clone());
+    }
+    if !withheld.is_empty() {
+        item["withheld_fields"] = json!(withheld);
+    }
+    item
+}
+
+fn message_diagnostic(msg: &Message, session_id: &str, verdict: &crate::inbox::Verdict) -> Value {
+    json!({
+        "code": verdict.arrival.code(),
+        "msg_id": msg.msg_id,
+        "recipient_session_id": session_id,
+        "message": {
+            "subject": msg.subject(),
+            "body": msg.visible_body(),
+            "created_at": msg.created_at,
+            "expires_at": msg.expires_at,
+            "scope": msg.scope,
+            "sender": { "agent_id": msg.sender_agent(), "session_id": msg.sender_session() },
+        },
+        "ack": verdict.detail,
+        "remedy": verdict.remedy.clone().unwrap_or_default(),
+    })
+}
+
+fn ingress_error(source: &str, error: &str) -> Value {
+    json!({
+        "code": "arrival_undecodable",
+        "msg_id": "",
+        "recipient_session_id": "",
+        "message": null,
+        "source": source,
+        "ack": { "error": error },
+        "remedy": "This inbox listing is incomplete: an arrival could not be read. Poll again, and check the Zenoh session if it keeps happening.",
+    })
+}

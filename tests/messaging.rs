@@ -1,0 +1,293 @@
+//! Agents messaging each other: on one machine with no daemon (local
+//! mode), through two real MCP servers driven by the Python SDK, and across
+//! real daemons on loopback, including a recipient that is offline at send
+//! time and a scope the recipient's host does not hold.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::harness::{Sandbox, bin, eventually, run_bounded};
+use crate::mesh_fixture::{CONVERGE, Node};
+
+fn as_agent(s: &Sandbox, agent: &str, args: &[&str]) -> crate::harness::Run {
+    let mut cmd = s.command(&bin("kioku-mesh"));
+    cmd.env("KIOKU_MESH_CLIENT_ID", agent).args(args);
+    run_bounded(&mut cmd, None)
+}
+
+fn inbox_ids(s: &Sandbox, agent: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["msg", "inbox", "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = as_agent(s, agent, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["msg_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every key in the local mailbox.
+fn mailbox_keys(s: &Sandbox) -> Vec<String> {
+    let path = s.state_dir().join("local/messages.db");
+    if !path.exists() {
+        return Vec::new();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let keys: Vec<(String,)> = sqlx::query_as("SELECT key FROM mailbox ORDER BY key")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+        pool.close().await;
+        keys.into_iter().map(|k| k.0).collect()
+    })
+}
+
+#[test]
+fn agents_on_one_machine_message_each_other_without_a_daemon() {
+    let s = Sandbox::new();
+    let sent = as_agent(
+        &s,
+        "bob@desk",
+        &[
+            "msg",
+            "send",
+            "--to",
+            "alice@mbp",
+            "--subject",
+            "review",
+            "please review",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let id = sent.stdout.trim().to_owned();
+    assert_eq!(id.len(), 32, "{}", sent.stdout);
+
+    let text = as_agent(&s, "alice@mbp", &["msg", "inbox"]);
+    assert!(
+        text.stdout.contains(&format!("[{id}]")) && text.stdout.contains("from bob@desk"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("  subject: review") && text.stdout.contains("  please review"),
+        "{}",
+        text.stdout
+    );
+    // Not for bob.
+    assert!(inbox_ids(&s, "bob@desk", &[]).is_empty());
+
+    let status = as_agent(&s, "bob@desk", &["msg", "status", &id]);
+    assert!(
+        status.stdout.contains("received: alice@mbp"),
+        "{}",
+        status.stdout
+    );
+    assert!(!status.stdout.contains("acked:"), "{}", status.stdout);
+
+    let ack = as_agent(&s, "alice@mbp", &["msg", "ack", &id]);
+    assert_eq!(ack.stdout.trim(), format!("acked: {id} (scope=mesh)"));
+    assert!(inbox_ids(&s, "alice@mbp", &[]).is_empty());
+    assert_eq!(inbox_ids(&s, "alice@mbp", &["--all"]), vec![id.clone()]);
+    let status = as_agent(&s, "bob@desk", &["msg", "status", &id]);
+    assert!(
+        status.stdout.contains("acked:    alice@mbp"),
+        "{}",
+        status.stdout
+    );
+
+    // Another session of alice sees the agent's mail as read.
+    let mut other = s.command(&bin("kioku-mesh"));
+    other
+        .env("KIOKU_MESH_CLIENT_ID", "alice@mbp")
+        .env("KIOKU_MESH_SESSION_ID", "20260101T000000Z-other")
+        .args(["msg", "inbox", "--format", "json"]);
+    let run = run_bounded(&mut other, None);
+    assert!(run.stdout.contains("\"count\":0"), "{}", run.stdout);
+
+    // A reply joins the thread.
+    let reply = as_agent(
+        &s,
+        "alice@mbp",
+        &["msg", "send", "--to", "bob@desk", "--reply-to", &id, "done"],
+    );
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let thread = as_agent(&s, "bob@desk", &["msg", "thread", &id]);
+    assert!(
+        thread.stdout.contains("please review") && thread.stdout.contains("done"),
+        "{}",
+        thread.stdout
+    );
+}
+
+#[test]
+fn bad_messages_are_refused_and_nothing_is_sent() {
+    let s = Sandbox::new();
+    let before = || mailbox_keys(&s);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["msg", "send", "--to", "a/b", "hi"],
+            "cannot be part of a key",
+        ),
+        (
+            &["msg", "send", "--to", "alice", "   "],
+            "the message body is empty",
+        ),
+        (
+            &["msg", "send", "--to", "alice", "--ttl", "0", "hi"],
+            "--ttl 0",
+        ),
+        (
+            &["msg", "send", "--to", "alice", "--reply-to", "nope", "hi"],
+            "is not a msg_id",
+        ),
+        (
+            &["msg", "send", "--to", "alice", "--visibility", "team", "hi"],
+            "needs a team id",
+        ),
+        (
+            &[
+                "msg",
+                "send",
+                "--to",
+                "alice",
+                "--visibility",
+                "galaxy",
+                "hi",
+            ],
+            "not a scope",
+        ),
+        (&["msg", "send", "hi"], "--to"),
+        (
+            &["msg", "ack", "short"],
+            "msg_id must be a full 32-hex string.",
+        ),
+    ];
+    for (args, needle) in cases {
+        let snapshot = before();
+        let run = as_agent(&s, "bob@desk", args);
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+        assert_eq!(before(), snapshot, "{args:?} changed the mailbox");
+    }
+    let big = "a".repeat(65_537);
+    let run = as_agent(&s, "bob@desk", &["msg", "send", "--to", "alice", &big]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "message body is 65537 bytes, over the 65536-byte (64 KiB) limit for the mcp channel."
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(inbox_ids(&s, "alice", &[]).is_empty());
+    assert!(mailbox_keys(&s).is_empty());
+    let unknown = as_agent(&s, "bob@desk", &["msg", "ack", &"f".repeat(32)]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("unknown msg_id"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn two_mcp_servers_message_each_other_through_the_python_sdk() {
+    let Some(_) = crate::harness::reference_bin() else {
+        return;
+    };
+    let Some(python) = std::env::var_os("KIOKU_MESH_REF_PYTHON").map(PathBuf::from) else {
+        return;
+    };
+    let s = Sandbox::new();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mcp_clients/python_messaging.py");
+    let mut cmd = s.command(&python);
+    cmd.arg(&script).arg(bin("kioku-mesh-mcp"));
+    let out = run_bounded(&mut cmd, None);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(out.stdout.trim(), "ok");
+}
+
+#[test]
+fn messages_cross_daemons_wait_for_an_offline_recipient_and_report_receipts() {
+    let hub = Node::new();
+    let mut desk = Node::new();
+    desk.sb.set("KIOKU_MESH_CLIENT_ID", "bob@desk");
+    let mut laptop = Node::new();
+    laptop.sb.set("KIOKU_MESH_CLIENT_ID", "alice@laptop");
+    let _hub_d = hub.serve(&[]);
+    let _desk_d = desk.serve(&[&hub]);
+
+    // alice's laptop is off: the message waits in the mesh's storages.
+    let sent = desk.sb.km(&[
+        "msg",
+        "send",
+        "--to",
+        "alice@laptop",
+        "can you review the migration?",
+    ]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let id = sent.stdout.trim().to_owned();
+    let status = desk.sb.km(&["msg", "status", &id]);
+    assert!(
+        status.stdout.contains("received: nobody yet"),
+        "{}",
+        status.stdout
+    );
+
+    let _laptop_d = laptop.serve(&[&hub]);
+    let got = eventually(CONVERGE, || {
+        laptop
+            .sb
+            .km(&["msg", "inbox", "--format", "json"])
+            .stdout
+            .contains(&id)
+    });
+    assert!(got, "the offline recipient never got its mail");
+    laptop.sb.km(&["msg", "ack", &id]).ok();
+    assert!(
+        eventually(CONVERGE, || {
+            let s = desk.sb.km(&["msg", "status", &id]).stdout;
+            s.contains("received: alice@laptop") && s.contains("acked:    alice@laptop")
+        }),
+        "the sender never saw the receipt and the ack"
+    );
+
+    // An expired message is gone from storage and inboxes after a purge.
+    let short = desk.sb.km(&[
+        "msg",
+        "send",
+        "--to",
+        "alice@laptop",
+        "--ttl",
+        "1",
+        "short-lived",
+    ]);
+    let short_id = short.stdout.trim().to_owned();
+    std::thread::sleep(Duration::from_millis(1500));
+    let purge = desk.sb.km(&["msg", "purge"]);
+    assert!(
+        purge.stdout.contains("purged 1 expired message(s)"),
+        "{}",
+        purge.stdout
+    );
+    let inbox = laptop
+        .sb
+        .km(&["msg", "inbox", "--format", "json", "--all"])
+        .stdout;
+    assert!(!inbox.contains(&short_id), "{inbox}");
+}
