@@ -291,3 +291,92 @@ fn messages_cross_daemons_wait_for_an_offline_recipient_and_report_receipts() {
         .stdout;
     assert!(!inbox.contains(&short_id), "{inbox}");
 }
+
+#[test]
+fn the_reference_models_and_ours_read_each_others_messages() {
+    let Some(_) = crate::harness::reference_bin() else {
+        return;
+    };
+    let Some(python) = std::env::var_os("KIOKU_MESH_REF_PYTHON").map(PathBuf::from) else {
+        return;
+    };
+    let mut node = Node::new();
+    node.sb.set("KIOKU_MESH_CLIENT_ID", "alice@laptop");
+    let _d = node.serve(&[]);
+    let endpoint = format!("tcp/127.0.0.1:{}", node.port);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mcp_clients/reference_messaging.py");
+    let py = |args: &[&str]| {
+        let mut cmd = node.sb.command(&python);
+        cmd.arg(&script).arg(&endpoint).args(args);
+        run_bounded(&mut cmd, None)
+    };
+
+    // Theirs to ours: written by the reference's models, read by our inbox.
+    let put = py(&["put", "alice@laptop", "pymarker from the reference"]);
+    assert_eq!(put.code, 0, "{}{}", put.stdout, put.stderr);
+    let their_id = put.stdout.trim().to_owned();
+    let inbox = node.sb.km(&["msg", "inbox", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(inbox.stdout.trim()).unwrap();
+    let item = &v["messages"][0];
+    assert_eq!(item["msg_id"], their_id.as_str(), "{v}");
+    assert_eq!(item["body"], "pymarker from the reference", "{v}");
+    assert_eq!(item["sender"]["agent_id"], "py@reference", "{v}");
+
+    // Ours to theirs: a reply, parsed by the reference's models.
+    let sent = node.sb.km(&[
+        "msg",
+        "send",
+        "--to",
+        "py@reference",
+        "--reply-to",
+        &their_id,
+        "rustmarker",
+    ]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let key = format!("msg/mesh/inbox/agent/py@reference/{}", sent.stdout.trim());
+    let parsed = py(&["parse", &key]);
+    assert_eq!(parsed.code, 0, "{}{}", parsed.stdout, parsed.stderr);
+    assert_eq!(
+        parsed.stdout.trim(),
+        format!("alice@laptop agent rustmarker {their_id}")
+    );
+}
+
+#[test]
+fn a_user_scope_message_never_reaches_a_host_without_that_scope() {
+    let mut hub = Node::new();
+    hub.sb.set("KIOKU_MESH_USER_ID", "alice");
+    hub.sb.set("KIOKU_MESH_CLIENT_ID", "alice@hub");
+    let mut laptop = Node::new();
+    laptop.sb.set("KIOKU_MESH_USER_ID", "alice");
+    let outsider = Node::new();
+    let _h = hub.serve(&[]);
+    let _l = laptop.serve(&[&hub]);
+    let _o = outsider.serve(&[&hub]);
+    let sent = laptop.sb.km(&[
+        "msg",
+        "send",
+        "--to",
+        "alice@hub",
+        "--visibility",
+        "user",
+        "userscopemarker private",
+    ]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    assert!(
+        eventually(CONVERGE, || hub
+            .sb
+            .km(&["msg", "inbox", "--format", "json"])
+            .stdout
+            .contains("userscopemarker")),
+        "the user-scope message did not reach the other host of the user"
+    );
+    // Longer than a storage alignment interval.
+    std::thread::sleep(Duration::from_secs(12));
+    let hits = crate::mesh_enforced::files_containing(&outsider.sb.state_dir(), "userscopemarker");
+    assert!(
+        hits.is_empty(),
+        "a user-scope message on a host without the scope: {hits:?}"
+    );
+}

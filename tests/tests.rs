@@ -75,3 +75,4 @@ mod mesh_purge;
 mod mesh_enforced;
 mod mesh_tls;
 mod messaging;
+mod messaging_push;

@@ -69,6 +69,8 @@ pub enum Command {
     /// Messages between agents: send, inbox, ack, receipts, threads.
     #[command(subcommand)]
     Msg(MsgCommand),
+    /// Print new messages and observations as they arrive, one per line.
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the man page (roff) to standard output.
@@ -97,6 +99,37 @@ pub enum MsgCommand {
     Thread(MsgIdArgs),
     /// Delete expired messages, with their acks and receipts.
     Purge,
+    /// Who is online: sessions that sent a presence heartbeat in the last 90 s.
+    Who,
+    /// Print unread mail for a client hook (Claude Code / Codex SessionStart, UserPromptSubmit, Stop).
+    Hook(MsgHookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// New mail for this agent and session (default: both kinds).
+    #[arg(long)]
+    pub messages: bool,
+    /// New observations in this host's memory (default: both kinds).
+    #[arg(long)]
+    pub observations: bool,
+    /// Output format: a line of text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = MsgFormat::Text)]
+    pub format: MsgFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct MsgHookArgs {
+    /// The hook event this runs for.
+    #[arg(long, value_enum, default_value_t = HookEvent::UserPromptSubmit)]
+    pub event: HookEvent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HookEvent {
+    SessionStart,
+    UserPromptSubmit,
+    Stop,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,9 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
     let messages = Arc::new(message_tools::MessageTools::new(messaging));
     let tools = Arc::new(tools::Tools::new(memory.clone()));
     let maintenance = tokio::spawn(maintain(memory.clone()));
+    let (family, _) = mesh_core::identity::resolve_agent_family(&env);
+    let mesh_opt_in = env.var(mesh_messaging::presence::PRESENCE_MESH_ENV) == Some("1");
+    let presence = tokio::spawn(heartbeat(messages.clone(), family, mesh_opt_in));
     let running = server::KiokuServer::new(tools, messages.clone())
         // Non-blocking pipes: no thread hand-off per message.
         .serve(rmcp::transport::stdio_pipes())
@@ -86,9 +89,21 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
     let reason = running.waiting().await;
     tracing::debug!("MCP session ended: {reason:?}");
     maintenance.abort();
+    presence.abort();
     messages.close().await;
     memory.close().await;
     Ok(())
+}
+
+/// Presence heartbeats while the server runs.
+async fn heartbeat(messages: Arc<message_tools::MessageTools>, family: String, mesh_opt_in: bool) {
+    let mut tick = tokio::time::interval(mesh_messaging::presence::HEARTBEAT);
+    loop {
+        tick.tick().await;
+        if let Err(e) = messages.messaging().announce(&family, mesh_opt_in).await {
+            tracing::debug!("presence heartbeat failed: {e}");
+        }
+    }
 }
 
 /// Idle-time upkeep on a timer; the policy is the library's.

@@ -38,6 +38,11 @@ impl MessageTools {
         Self { messaging }
     }
 
+    /// The messaging these tools use.
+    pub fn messaging(&self) -> &Messaging {
+        &self.messaging
+    }
+
     /// Close the mesh session.
     pub async fn close(&self) {
         self.messaging.close().await;

@@ -494,6 +494,18 @@ impl<S: MemoryStore> Memory<S> {
         self.store.drain_pending(limit).await
     }
 
+    /// Where the index ends now: pass it to [`Memory::arrivals`] to see
+    /// only what arrives from here on.
+    pub async fn arrivals_cursor(&self) -> Result<i64> {
+        self.store.index().newest_position().await
+    }
+
+    /// Live observations indexed after `cursor` (saved here or arrived from
+    /// the mesh), at most 100, and the next cursor. Polled by `watch`.
+    pub async fn arrivals(&self, cursor: i64) -> Result<(Vec<Observation>, i64)> {
+        self.store.index().indexed_after(cursor, 100).await
+    }
+
     /// Flush and close the store.
     pub async fn close(&self) {
         self.store.close().await;

@@ -85,6 +85,16 @@ pub fn receipt_selector(scope: &StorageScope, msg_id: &str) -> Result<String> {
     ))
 }
 
+/// Where a session's presence heartbeat is kept.
+pub fn presence_key(scope: &StorageScope, agent_id: &str, session_id: &str) -> Result<String> {
+    Ok(format!(
+        "msg/{}/presence/{}/{}",
+        scope.label(),
+        segment(agent_id, "agent id")?,
+        segment(session_id, "session id")?
+    ))
+}
+
 /// Everything messaging keeps in `scope`.
 pub fn scope_selector(scope: &StorageScope) -> String {
     format!("msg/{}/**", scope.label())

@@ -5,7 +5,8 @@
 //! - [`keys`]: the `msg/...` key space;
 //! - [`limits`]: size limits and the reference's texts for them;
 //! - [`inbox`]: the local inbox database and the classification of arrivals;
-//! - [`Messaging`]: send, check, ack, receipts, threads, purge.
+//! - [`Messaging`]: send, check, ack, receipts, threads, purge;
+//! - [`presence`]: heartbeats and who is online.
 //!
 //! Architecture invariant: depends on mesh-core only, never on mesh-memory.
 //! The bridge crate is the one place that sees both. No sqlx or zenoh type
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod limits;
 mod messaging;
 pub mod model;
+pub mod presence;
 mod transport;
 
 pub use error::{MessagingError, Result};

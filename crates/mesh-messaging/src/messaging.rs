@@ -182,6 +182,20 @@ impl Messaging {
         &self.scopes
     }
 
+    /// Who this process acts as.
+    pub fn me(&self) -> &Me {
+        &self.me
+    }
+
+    /// Whether messages travel through the local mailbox (local mode).
+    pub fn is_local(&self) -> bool {
+        matches!(self.transport, Transport::Local { .. })
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     fn pick_scope(&self, visibility: Option<Visibility>) -> Result<StorageScope> {
         let Some(v) = visibility.filter(|v| *v != Visibility::Mesh) else {
             return Ok(StorageScope::mesh());
@@ -327,6 +341,20 @@ impl Messaging {
 
     /// List mail for this session and agent (the reference's `check_messages`).
     pub async fn check(&self, q: &CheckQuery) -> Result<CheckResult> {
+        self.scan(q, false).await
+    }
+
+    /// Mail this session had not seen before this call (each message once),
+    /// oldest first: what `watch` prints.
+    pub async fn new_mail(&self) -> Result<Vec<Value>> {
+        let q = CheckQuery {
+            limit: Some(100),
+            ..CheckQuery::default()
+        };
+        Ok(self.scan(&q, true).await?.messages)
+    }
+
+    async fn scan(&self, q: &CheckQuery, only_new: bool) -> Result<CheckResult> {
         let limit = usize::try_from(q.limit.unwrap_or(20).clamp(1, 100)).unwrap_or(20);
         let scopes: Vec<StorageScope> = match q.visibility {
             None => self.scopes.clone(),
@@ -391,7 +419,8 @@ impl Messaging {
                         diagnostics.push(message_diagnostic(&msg, &self.me.session_id, &verdict));
                         continue;
                     }
-                    if (expired && !q.include_expired)
+                    if (only_new && verdict.arrival != Arrival::Registered)
+                        || (expired && !q.include_expired)
                         || (verdict.acked && !q.include_acked)
                         || q.since
                             .as_deref()

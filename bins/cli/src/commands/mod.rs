@@ -9,6 +9,7 @@ mod init;
 mod mcp_install;
 mod migrate;
 mod msg;
+mod msg_hook;
 mod save;
 mod search;
 mod serve;
@@ -16,6 +17,7 @@ mod shell;
 mod status;
 mod tls;
 mod tls_policy;
+mod watch;
 
 use anyhow::Result;
 use mesh_core::{CoreError, Environment, Settings};
@@ -99,6 +101,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Completions(args) => return shell::completions(args),
         Command::Manpage => return shell::manpage(),
         Command::Msg(command) => return msg::run(command, &env, &settings).await,
+        Command::Watch(args) => return watch::run(args, env, settings).await,
         _ => {}
     }
     let memory = mesh_memory::open_with(env, settings).await?;
@@ -133,6 +136,7 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         | Command::Manpage
         | Command::Mcp(_)
         | Command::Msg(_)
+        | Command::Watch(_)
         | Command::Serve(_)
         | Command::Mesh(_)
         | Command::Config(_)

@@ -32,6 +32,8 @@ pub async fn run(command: &MsgCommand, env: &Environment, settings: &Settings) -
             output::line(format!("purged {n} expired message(s)"));
             Ok(OK)
         }
+        MsgCommand::Who => who(&messaging).await,
+        MsgCommand::Hook(a) => super::msg_hook::run(a, &messaging).await,
     };
     messaging.close().await;
     result
@@ -126,6 +128,22 @@ async fn inbox(a: &MsgInboxArgs, messaging: &Messaging) -> Result<u8> {
             text_of(&d["code"]),
             text_of(&d["msg_id"]),
             text_of(&d["remedy"])
+        ));
+    }
+    Ok(OK)
+}
+
+async fn who(messaging: &Messaging) -> Result<u8> {
+    let online = messaging.who().await?;
+    if online.is_empty() {
+        output::line(
+            "nobody online (sessions announce themselves while an MCP server or `kioku-mesh watch` runs).",
+        );
+    }
+    for p in online {
+        output::line(format!(
+            "{}  {}  session {}  on {}  ({}, last seen {})",
+            p.agent_id, p.agent_family, p.session_id, p.host, p.scope, p.last_seen
         ));
     }
     Ok(OK)

@@ -478,6 +478,43 @@ impl Index {
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
+    /// Live observations indexed after `cursor` (a row position from an
+    /// earlier call, 0 for the start), oldest first, at most `limit`; with
+    /// the cursor to pass next. A row re-indexed (a tombstone arriving)
+    /// moves past the cursor again: callers that show arrivals remember
+    /// what they showed.
+    pub async fn indexed_after(
+        &self,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<(Vec<Observation>, i64)> {
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT o.rid, l.payload_json, o.deleted_at, o.shadowed_at
+               FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id
+              WHERE o.rid > ? ORDER BY o.rid LIMIT ?",
+        )
+        .bind(cursor)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading new observations")?;
+        let next = rows.last().map_or(cursor, |r| r.0);
+        let live = rows
+            .into_iter()
+            .filter(|r| r.2.is_none() && r.3.is_none())
+            .map(|r| r.1)
+            .collect();
+        Ok((parse_rows(live), next))
+    }
+
+    /// The position of the newest indexed row (0 when empty).
+    pub async fn newest_position(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(rid), 0) FROM ix_obs")
+            .fetch_one(&self.pool)
+            .await
+            .ctx("reading new observations")
+    }
+
     /// Close the pool.
     pub async fn close(&self) {
         // No explicit checkpoint: SQLite checkpoints when the last

@@ -1,0 +1,181 @@
+//! Push, so agents need not poll: `watch` prints new mail and new
+//! observations as they arrive, `msg hook` prints unread mail in the shape
+//! client hooks inject (and nothing when there is none), and `msg who`
+//! lists the sessions that announce themselves.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Sandbox, bin, run_bounded};
+
+/// How long a line may take to appear.
+const ARRIVAL: Duration = Duration::from_secs(10);
+
+fn as_agent(s: &Sandbox, agent: &str, args: &[&str], input: Option<&str>) -> crate::harness::Run {
+    let mut cmd = s.command(&bin("kioku-mesh"));
+    cmd.env("KIOKU_MESH_CLIENT_ID", agent).args(args);
+    run_bounded(&mut cmd, input)
+}
+
+/// A running `watch`, its output lines on a channel; killed on drop.
+struct Watch {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(s: &Sandbox, agent: &str) -> Self {
+        let mut cmd = s.command(&bin("kioku-mesh"));
+        cmd.env("KIOKU_MESH_CLIENT_ID", agent)
+            .args(["watch", "--format", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next line, waiting at most [`ARRIVAL`].
+    fn next(&self) -> Option<serde_json::Value> {
+        let line = self.lines.recv_timeout(ARRIVAL).ok()?;
+        serde_json::from_str(&line).ok()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn watch_prints_new_mail_and_new_observations_as_they_arrive() {
+    let s = Sandbox::new();
+    let watch = Watch::start(&s, "alice@mbp");
+    // The watcher is up once its presence shows.
+    let up = crate::harness::eventually(ARRIVAL, || {
+        as_agent(&s, "bob@desk", &["msg", "who"], None)
+            .stdout
+            .contains("alice@mbp")
+    });
+    assert!(up, "watch never announced itself");
+
+    let started = Instant::now();
+    let sent = as_agent(
+        &s,
+        "bob@desk",
+        &["msg", "send", "--to", "alice@mbp", "pushed to you"],
+        None,
+    );
+    let id = sent.stdout.trim().to_owned();
+    let line = watch.next().expect("no line for the message");
+    println!("message to watch line: {:?}", started.elapsed());
+    assert_eq!(line["kind"], "message", "{line}");
+    assert_eq!(line["msg_id"], id.as_str(), "{line}");
+    assert_eq!(line["body"], "pushed to you", "{line}");
+
+    let started = Instant::now();
+    let saved = s.save("watched observation arrives", &[]);
+    let line = watch.next().expect("no line for the observation");
+    println!("save to watch line: {:?}", started.elapsed());
+    assert_eq!(line["kind"], "observation", "{line}");
+    assert_eq!(line["observation_id"], saved.as_str(), "{line}");
+
+    // Mail to someone else and mail already shown are not printed again.
+    as_agent(
+        &s,
+        "bob@desk",
+        &["msg", "send", "--to", "carol@x", "not for alice"],
+        None,
+    );
+    assert!(watch.lines.recv_timeout(Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn the_hook_prints_unread_mail_for_the_client_and_nothing_without_it() {
+    let s = Sandbox::new();
+    let hook = |event: &str, input: &str| {
+        as_agent(
+            &s,
+            "alice@mbp",
+            &["msg", "hook", "--event", event],
+            Some(input),
+        )
+    };
+    let none = hook("user-prompt-submit", "{}");
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(none.stdout.is_empty(), "{}", none.stdout);
+
+    as_agent(
+        &s,
+        "bob@desk",
+        &[
+            "msg",
+            "send",
+            "--to",
+            "alice@mbp",
+            "--subject",
+            "deploy",
+            "the desktop build is ready",
+        ],
+        None,
+    );
+    let run = hook(
+        "user-prompt-submit",
+        r#"{"session_id": "abc", "prompt": "hi"}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["hookEventName"], "UserPromptSubmit");
+    let context = v["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert!(
+        context.contains("1 unread message(s)") && context.contains("from bob@desk"),
+        "{context}"
+    );
+    assert!(
+        context.contains("subject: deploy") && context.contains("the desktop build is ready"),
+        "{context}"
+    );
+    assert!(
+        context.contains("not an instruction from the user"),
+        "{context}"
+    );
+
+    let start = hook("session-start", "");
+    assert!(
+        start.stdout.contains("\"hookEventName\":\"SessionStart\""),
+        "{}",
+        start.stdout
+    );
+
+    // Stop: keep going once while mail is unread, never twice in a row.
+    let stop = hook("stop", r#"{"stop_hook_active": false}"#);
+    let v: serde_json::Value = serde_json::from_str(stop.stdout.trim()).unwrap();
+    assert_eq!(v["decision"], "block");
+    let again = hook("stop", r#"{"stop_hook_active": true}"#);
+    assert!(again.stdout.is_empty(), "{}", again.stdout);
+
+    // Once acknowledged, the hook is quiet.
+    let id = context
+        .split('[')
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .to_owned();
+    as_agent(&s, "alice@mbp", &["msg", "ack", &id], None);
+    assert!(hook("user-prompt-submit", "{}").stdout.is_empty());
+}
