@@ -179,3 +179,29 @@ fn the_hook_prints_unread_mail_for_the_client_and_nothing_without_it() {
     as_agent(&s, "alice@mbp", &["msg", "ack", &id], None);
     assert!(hook("user-prompt-submit", "{}").stdout.is_empty());
 }
+
+#[test]
+fn a_channel_notification_reaches_a_typescript_sdk_client() {
+    let Some(modules) = crate::harness::test_tool("KIOKU_MESH_NODE_MODULES") else {
+        return;
+    };
+    let mut s = Sandbox::new();
+    s.set("NODE_PATH", modules.to_str().unwrap());
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mcp_clients/ts_channel.mjs");
+    let mut cmd = s.command(std::path::Path::new("node"));
+    cmd.arg(script)
+        .arg(bin("kioku-mesh-mcp"))
+        .arg(bin("kioku-mesh"));
+    let out = run_bounded(&mut cmd, None);
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.starts_with("ok "), "{}", out.stdout);
+    println!(
+        "send returned to channel notification: {} ms",
+        out.stdout.trim().trim_start_matches("ok ")
+    );
+}

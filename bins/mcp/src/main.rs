@@ -3,6 +3,7 @@
 //! the protocol and nothing else, logs go to standard error.
 
 mod cap;
+mod channel;
 mod instructions;
 mod message_tools;
 mod params;
@@ -86,7 +87,9 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
         .serve(rmcp::transport::stdio_pipes())
         .await
         .context("starting the MCP session")?;
+    let channel = tokio::spawn(channel::run(running.peer().clone(), messages.clone()));
     let reason = running.waiting().await;
+    channel.abort();
     tracing::debug!("MCP session ended: {reason:?}");
     maintenance.abort();
     presence.abort();

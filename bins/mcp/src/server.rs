@@ -134,7 +134,15 @@ impl KiokuServer {
 
 impl ServerHandler for KiokuServer {
     fn get_info(&self) -> ServerConfig {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+        // Claude Code channels: mail arriving for this session or agent is
+        // pushed as `notifications/claude/channel` (see `channel.rs`).
+        let mut experimental = rmcp::model::ExperimentalCapabilities::new();
+        experimental.insert("claude/channel".to_owned(), serde_json::Map::new());
+        let capabilities = ServerCapabilities::builder()
+            .enable_experimental_with(experimental)
+            .enable_tools()
+            .build();
+        InitializeResult::new(capabilities)
             .with_server_info(Implementation::new("kioku-mesh", env!("CARGO_PKG_VERSION")))
             .with_instructions(instructions::INSTRUCTIONS)
     }
