@@ -323,6 +323,27 @@ fn the_reference_models_and_ours_read_each_others_messages() {
     assert_eq!(item["body"], "pymarker from the reference", "{v}");
     assert_eq!(item["sender"]["agent_id"], "py@reference", "{v}");
 
+    // An oversized body written straight to the mesh is withheld on
+    // receipt, never truncated, with the reference's notice.
+    let big = py(&["put-big", "alice@laptop", "bigmarker"]);
+    assert_eq!(big.code, 0, "{}{}", big.stdout, big.stderr);
+    let big_id = big.stdout.trim().to_owned();
+    let inbox = node.sb.km(&["msg", "inbox", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(inbox.stdout.trim()).unwrap();
+    let item = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["msg_id"] == big_id.as_str())
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(item["body_rejected"], true, "{item}");
+    let notice = item["body"].as_str().unwrap();
+    assert!(
+        notice.starts_with("[kioku-mesh: message body withheld \u{2014} message body is 70010 bytes, over the 65536-byte (64 KiB) limit for the mcp channel"),
+        "{notice}"
+    );
+    assert!(!inbox.stdout.contains("xxxxxxxxxx"), "the body leaked");
+
     // Ours to theirs: a reply, parsed by the reference's models.
     let sent = node.sb.km(&[
         "msg",
@@ -378,5 +399,51 @@ fn a_user_scope_message_never_reaches_a_host_without_that_scope() {
     assert!(
         hits.is_empty(),
         "a user-scope message on a host without the scope: {hits:?}"
+    );
+}
+
+#[test]
+fn kill_9_of_the_daemon_during_a_burst_of_sends_loses_no_message_reported_sent() {
+    let mut node = Node::new();
+    node.sb.set("KIOKU_MESH_CLIENT_ID", "bob@desk");
+    let daemon = node.serve(&[]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sender = {
+        let mut cmds = Vec::new();
+        for i in 0..400 {
+            let mut cmd = node.sb.command(&bin("kioku-mesh"));
+            cmd.args(["msg", "send", "--to", "alice@laptop", &format!("burst {i}")]);
+            cmds.push(cmd);
+        }
+        std::thread::spawn(move || {
+            for mut cmd in cmds {
+                let run = run_bounded(&mut cmd, None);
+                // The daemon is gone: later sends fail the same way.
+                if run.code != 0 {
+                    break;
+                }
+                let _ = tx.send(run.stdout.trim().to_owned());
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    daemon.kill9();
+    sender.join().unwrap();
+    let reported: Vec<String> = rx.try_iter().collect();
+    assert!(!reported.is_empty(), "no send finished before the kill");
+    let _again = node.serve(&[]);
+    let mut cmd = node.sb.command(&bin("kioku-mesh"));
+    cmd.env("KIOKU_MESH_CLIENT_ID", "alice@laptop")
+        .args(["msg", "inbox", "--format", "json", "-n", "100"]);
+    let mut inbox = String::new();
+    let all = eventually(CONVERGE, || {
+        inbox = run_bounded(&mut cmd, None).stdout;
+        reported.iter().all(|id| inbox.contains(id.as_str()))
+    });
+    assert!(all, "{} reported sent, inbox: {inbox}", reported.len());
+    assert!(reported.len() < 400, "the kill came after the burst");
+    println!(
+        "{} of 400 sends reported sent before the kill; all delivered",
+        reported.len()
     );
 }

@@ -2,7 +2,7 @@
 with kioku_mesh.messaging (the reference 1.2.0 package) and eclipse-zenoh,
 and parse one of ours. Run by tests/messaging.rs with:
 
-    python reference_messaging.py <zenoh-endpoint> put <to-agent> <marker>
+    python reference_messaging.py <zenoh-endpoint> put|put-big <to-agent> <marker>
     python reference_messaging.py <zenoh-endpoint> parse <key>
 
 `put` prints the msg_id; `parse` prints sender, recipient kind and body.
@@ -22,8 +22,12 @@ conf.insert_json5("connect/endpoints", f'["{ENDPOINT}"]')
 conf.insert_json5("scouting/multicast/enabled", "false")
 session = zenoh.open(conf)
 try:
-    if ACTION == "put":
+    if ACTION in ("put", "put-big"):
         to_agent, marker = sys.argv[3], sys.argv[4]
+        if ACTION == "put-big":
+            # Over the 64 KiB body limit: the reference's own sender would
+            # refuse it, a careless or hostile writer does not.
+            marker = marker + " " + "x" * 70000
         msg = Message(
             sender_id="py@reference",
             scope="mesh",
