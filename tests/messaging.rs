@@ -115,6 +115,29 @@ fn agents_on_one_machine_message_each_other_without_a_daemon() {
     let run = run_bounded(&mut other, None);
     assert!(run.stdout.contains("\"count\":0"), "{}", run.stdout);
 
+    // A message becomes memory on request.
+    let promoted = as_agent(&s, "alice@mbp", &["msg", "promote", &id]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(
+        promoted.stdout.starts_with(&format!("promoted: {id} -> ")),
+        "{}",
+        promoted.stdout
+    );
+    let found = s.search_json(&["please review"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let summary = found[0]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!("[promoted from msg:{}] 20", &id[..8])),
+        "{summary}"
+    );
+    let tags = found[0]["tags"].to_string();
+    assert!(
+        tags.contains("messaging-promoted") && tags.contains("sender:bob@desk"),
+        "{tags}"
+    );
+    let missing = as_agent(&s, "alice@mbp", &["msg", "promote", &"e".repeat(32)]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+
     // A reply joins the thread.
     let reply = as_agent(
         &s,

@@ -101,6 +101,8 @@ pub enum MsgCommand {
     Purge,
     /// Who is online: sessions that sent a presence heartbeat in the last 90 s.
     Who,
+    /// Save a message (received or sent here) as an observation.
+    Promote(MsgIdArgs),
     /// Print unread mail for a client hook (Claude Code / Codex SessionStart, UserPromptSubmit, Stop).
     Hook(MsgHookArgs),
 }
@@ -156,6 +158,9 @@ pub struct MsgSendArgs {
     /// Ask the recipient to acknowledge.
     #[arg(long)]
     pub requires_ack: bool,
+    /// Ask recipients to keep the message as memory (`msg promote` does it).
+    #[arg(long)]
+    pub promote: bool,
     /// The text, or - to read it from standard input.
     pub body: String,
 }

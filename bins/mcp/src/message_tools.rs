@@ -74,6 +74,7 @@ impl MessageTools {
             subject: Some(p.subject).filter(|s| !s.is_empty()),
             reply_to: Some(p.reply_to).filter(|s| !s.is_empty()),
             requires_ack: p.requires_ack,
+            promote: false,
             body: p.body,
         };
         match self.messaging.send(request).await {

@@ -61,6 +61,8 @@ pub struct SendRequest {
     pub reply_to: Option<String>,
     /// Whether the sender wants an acknowledgement.
     pub requires_ack: bool,
+    /// Ask recipients to keep it as memory (`metadata.promote_hint`).
+    pub promote: bool,
     /// The text.
     pub body: String,
 }
@@ -250,6 +252,9 @@ impl Messaging {
         if let Some(id) = &req.reply_to {
             extras.insert("reply_to".to_owned(), Value::String(id.clone()));
         }
+        if req.promote {
+            extras.insert("metadata".to_owned(), json!({ "promote_hint": true }));
+        }
         let now = Utc::now();
         let msg = Message {
             msg_id: msg_id.clone(),
@@ -306,6 +311,19 @@ impl Messaging {
             }
         }
         Ok(msg_id.to_owned())
+    }
+
+    /// A message addressed here or sent from here, by id.
+    pub async fn find(&self, msg_id: &str) -> Result<Option<Message>> {
+        if let Some((m, _)) = self.inbox.sent(msg_id).await? {
+            return Ok(Some(m));
+        }
+        Ok(self
+            .mail()
+            .await?
+            .into_iter()
+            .map(|(_, m)| m)
+            .find(|m| m.msg_id == msg_id))
     }
 
     /// Every message currently addressed to this session or agent, per scope.

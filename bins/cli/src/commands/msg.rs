@@ -33,6 +33,7 @@ pub async fn run(command: &MsgCommand, env: &Environment, settings: &Settings) -
             Ok(OK)
         }
         MsgCommand::Who => who(&messaging).await,
+        MsgCommand::Promote(a) => promote(&a.msg_id, &messaging, env, settings).await,
         MsgCommand::Hook(a) => super::msg_hook::run(a, &messaging).await,
     };
     messaging.close().await;
@@ -62,6 +63,7 @@ async fn send(a: &MsgSendArgs, messaging: &Messaging) -> Result<u8> {
             subject: a.subject.clone(),
             reply_to: a.reply_to.clone(),
             requires_ack: a.requires_ack,
+            promote: a.promote,
             body,
         })
         .await?;
@@ -130,6 +132,29 @@ async fn inbox(a: &MsgInboxArgs, messaging: &Messaging) -> Result<u8> {
             text_of(&d["remedy"])
         ));
     }
+    Ok(OK)
+}
+
+async fn promote(
+    msg_id: &str,
+    messaging: &Messaging,
+    env: &Environment,
+    settings: &Settings,
+) -> Result<u8> {
+    let Some(msg) = messaging.find(msg_id).await? else {
+        output::note(format!(
+            "error: no message {msg_id} addressed to this agent or sent from this host"
+        ));
+        return Ok(FAILED);
+    };
+    let memory = mesh_memory::open_with(env.clone(), settings.clone()).await?;
+    let outcome = mesh_bridge::promote(&memory, &msg).await;
+    memory.close().await;
+    let outcome = outcome?;
+    output::line(format!(
+        "promoted: {} -> {} (visibility={})",
+        msg_id, outcome.observation.observation_id, outcome.scope
+    ));
     Ok(OK)
 }
 
