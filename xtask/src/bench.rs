@@ -177,6 +177,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let mcp_only = args.iter().any(|a| a == "--mcp-only");
     let mesh_only = args.iter().any(|a| a == "--mesh-only");
     let tls_only = args.iter().any(|a| a == "--tls-only");
+    let msg_only = args.iter().any(|a| a == "--msg-only");
     let ws = workspace()?;
     let tools = tools::ensure_all()?;
     // One build of everything the benchmarks run, whichever part runs.
@@ -189,6 +190,8 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "kioku-mesh-mcp",
         "-p",
         "mesh-memory",
+        "-p",
+        "mesh-messaging",
         // The library the mesh benchmark's daemons load from release/deps.
         "-p",
         "mesh-rocksdb-backend",
@@ -198,9 +201,14 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "seed_corpus",
         "--example",
         "mesh_probe",
+        "--example",
+        "msg_probe",
     ]))?;
     if mesh_only {
         return crate::bench_mesh::mesh_bench(&ws, &ws.target.join("release"), quick);
+    }
+    if msg_only {
+        return crate::bench_tls::msg_bench(&ws, &ws.target.join("release"));
     }
     if tls_only {
         return crate::bench_tls::tls_bench(&ws, &ws.target.join("release"));

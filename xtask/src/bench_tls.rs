@@ -3,7 +3,8 @@
 //! B) enrolled by one CA, measured three ways with the same probe as the
 //! mesh benchmark (a save on A until visible in B's index): plain TCP
 //! links, TLS links with no policy, and TLS links with the policy enforced.
-//! Then how long `tls revoke` takes to bite on the running mesh.
+//! Then how long `tls revoke` takes to bite on the running mesh. Also the
+//! messaging benchmark, on the same three hosts over plain TCP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +19,8 @@ const SAVES: usize = 500;
 
 /// How the hosts are linked.
 #[derive(Clone, Copy, PartialEq)]
-enum Links {
+pub(crate) enum Links {
+    /// Plain TCP.
     Tcp,
     Tls,
     Enforced,
@@ -35,8 +37,8 @@ impl Links {
 }
 
 /// One host: its home, plain loopback port and TLS port.
-struct Host {
-    home: PathBuf,
+pub(crate) struct Host {
+    pub(crate) home: PathBuf,
     port: u16,
     tls_port: u16,
     child: Option<Child>,
@@ -95,7 +97,7 @@ impl Host {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("tcp/127.0.0.1:{}", self.port)
     }
 
@@ -151,7 +153,7 @@ fn enroll(bin: &Path, ca: &Host, peer: &Host, cn: &str) -> Result<()> {
 }
 
 /// Start hub and spokes linked as `links`; returns them running.
-fn start(bin: &Path, root: &Path, links: Links) -> Result<[Host; 3]> {
+pub(crate) fn start(bin: &Path, root: &Path, links: Links) -> Result<[Host; 3]> {
     let _ = std::fs::remove_dir_all(root);
     let mut hub = Host::new(root, "hub")?;
     let mut a = Host::new(root, "a")?;
@@ -248,5 +250,32 @@ pub fn tls_bench(ws: &Workspace, release: &Path) -> Result<()> {
         }
         drop((hub, a, b));
     }
+    Ok(())
+}
+
+/// Messaging across daemons: `msg_probe` sends 1,000 messages from agent
+/// bob@a through spoke A to agent alice@b on spoke B (via the hub), timing
+/// each until B's inbox lists it.
+pub fn msg_bench(ws: &Workspace, release: &Path) -> Result<()> {
+    let bin = release.join("kioku-mesh");
+    let probe = release.join("examples/msg_probe");
+    let root = ws.target.join("bench-msg");
+    let [hub, a, b] = start(&bin, &root, Links::Tcp)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let out = Command::new(&probe)
+        .arg(a.endpoint())
+        .arg(&a.home)
+        .arg(b.endpoint())
+        .arg(&b.home)
+        .arg("1000")
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running msg_probe")?;
+    if !out.status.success() {
+        bail!("msg_probe failed");
+    }
+    println!("\n## messages (hub, spokes A and B, plain TCP)\n");
+    println!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    drop((hub, a, b));
     Ok(())
 }

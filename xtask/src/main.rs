@@ -31,7 +31,7 @@ tasks:
   install [--root DIR]                   build kioku-mesh, kioku-mesh-mcp and the RocksDB
                                          library `serve` loads; copy them into DIR
                                          (default $CARGO_HOME/bin)
-  bench [--quick] [--cli-only|--mcp-only|--mesh-only|--tls-only]
+  bench [--quick] [--cli-only|--mcp-only|--mesh-only|--tls-only|--msg-only]
                                          criterion benches and whole-command timings
   dist                                   release archives with checksums and completions
   tools                                  the preflight only
