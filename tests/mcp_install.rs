@@ -515,3 +515,63 @@ fn repair_is_for_the_clients_that_had_legacy_keys() {
             .contains("--repair supports --client claude-code and codex-cli")
     );
 }
+
+#[test]
+fn with_hooks_adds_the_mail_hooks_to_claude_code_settings_once() {
+    let mut s = Sandbox::new();
+    let (dir, _log) = fake_claude(&s);
+    s.set(
+        "PATH",
+        &format!("{}:{}", dir.display(), std::env::var("PATH").unwrap()),
+    );
+    let settings = s.home().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, "{\n  // theirs\n  \"model\": \"opus\"\n}\n").unwrap();
+
+    let wrong = s.km(&["mcp", "install", "--client", "gemini-cli", "--with-hooks"]);
+    assert!(
+        wrong
+            .fails_with(2)
+            .contains("--with-hooks writes Claude Code hooks")
+    );
+
+    let out = s.km(&["mcp", "install", "--client", "claude-code", "--with-hooks"]);
+    let text = out.ok().to_owned();
+    assert!(
+        text.contains("wrote hooks SessionStart, UserPromptSubmit, Stop to"),
+        "{text}"
+    );
+    let written = std::fs::read_to_string(&settings).unwrap();
+    assert!(
+        written.contains("// theirs") && written.contains("\"model\": \"opus\""),
+        "{written}"
+    );
+    for event in ["session-start", "user-prompt-submit", "stop"] {
+        assert!(
+            written.contains(&format!("msg hook --event {event}")),
+            "{written}"
+        );
+    }
+    // The hook command runs and, with no mail, prints nothing.
+    let cmd = written
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"command\": \""))
+        .and_then(|c| c.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    let program = cmd.split(' ').next().unwrap().to_owned();
+    let args: Vec<&str> = cmd.split(' ').skip(1).collect();
+    let run = s.run(std::path::Path::new(&program), &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    let again = s.km(&[
+        "mcp",
+        "install",
+        "--client",
+        "claude-code",
+        "--force",
+        "--with-hooks",
+    ]);
+    assert!(again.ok().contains("hooks already in"), "{}", again.stdout);
+}

@@ -239,6 +239,10 @@ pub struct McpInstallArgs {
     /// Ignores --force/--env/--dry-run.
     #[arg(long)]
     pub repair: bool,
+    /// Also add hooks that show unread messages to the agent (Claude Code:
+    /// SessionStart, UserPromptSubmit and Stop in its settings.json).
+    #[arg(long)]
+    pub with_hooks: bool,
 }
 
 #[derive(Debug, Args)]

@@ -115,6 +115,24 @@ impl Inbox {
     /// Classify `msg` arriving for `session_id`, recording it when new.
     pub async fn classify(&self, msg: &Message, session_id: &str) -> Result<Verdict> {
         let err = |e: sqlx::Error| db_error(&self.path, "classify an arrival", &e);
+        // Mail seen before is the common case of every listing: answer it
+        // without taking the write lock.
+        let known: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT m.is_acked, EXISTS (SELECT 1 FROM acks a WHERE a.msg_id = m.msg_id AND a.recipient_session_id = m.recipient_session_id) FROM messages m WHERE m.msg_id = ? AND m.recipient_session_id = ?",
+        )
+        .bind(&msg.msg_id)
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        if let Some((is_acked, ack)) = known {
+            return Ok(Verdict {
+                arrival: Arrival::DuplicateLive,
+                acked: is_acked == 1 || ack == 1,
+                detail: serde_json::json!({}),
+                remedy: None,
+            });
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let live: Option<(i64,)> = sqlx::query_as(
             "SELECT is_acked FROM messages WHERE msg_id = ? AND recipient_session_id = ?",

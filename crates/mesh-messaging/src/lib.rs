@@ -15,9 +15,11 @@
 #![deny(missing_docs)]
 
 pub mod error;
+mod feed;
 pub mod inbox;
 pub mod keys;
 pub mod limits;
+mod listing;
 mod messaging;
 pub mod model;
 pub mod presence;

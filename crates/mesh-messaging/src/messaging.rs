@@ -17,6 +17,7 @@ use crate::error::{MessagingError, Result};
 use crate::inbox::{Arrival, Inbox};
 use crate::keys;
 use crate::limits::{self, Channel};
+use crate::listing::{ingress_error, message_diagnostic, message_item};
 use crate::model::{Ack, Message, Recipient, is_msg_id, new_id};
 use crate::transport::Transport;
 
@@ -118,9 +119,28 @@ pub struct Receipts {
     pub acked: Vec<(String, String, String)>,
 }
 
+/// Where an arrival was found, for [`Messaging::arrive`].
+pub(crate) struct Found<'a> {
+    pub(crate) scope: &'a StorageScope,
+    pub(crate) agent_mail: bool,
+    pub(crate) settled: &'a HashSet<String>,
+    pub(crate) now: chrono::DateTime<Utc>,
+}
+
+/// What a listing shows of one arrival.
+pub(crate) enum Arrived {
+    /// A message item, with its sort key.
+    Item((String, i64, String), Value),
+    /// A diagnostic instead of mail.
+    Diagnostic(Value),
+    /// Nothing (seen already in this call, read, expired, or not new).
+    Skip,
+}
+
 /// Messaging for one process.
 pub struct Messaging {
     transport: Transport,
+    feed: tokio::sync::Mutex<Option<crate::transport::Follower>>,
     inbox: Inbox,
     me: Me,
     scopes: Vec<StorageScope>,
@@ -173,6 +193,7 @@ impl Messaging {
         }
         Ok(Self {
             transport,
+            feed: tokio::sync::Mutex::new(None),
             inbox,
             me,
             scopes,
@@ -196,6 +217,10 @@ impl Messaging {
 
     pub(crate) fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    pub(crate) fn feed(&self) -> &tokio::sync::Mutex<Option<crate::transport::Follower>> {
+        &self.feed
     }
 
     fn pick_scope(&self, visibility: Option<Visibility>) -> Result<StorageScope> {
@@ -362,17 +387,7 @@ impl Messaging {
         self.scan(q, false).await
     }
 
-    /// Mail this session had not seen before this call (each message once),
-    /// oldest first: what `watch` prints.
-    pub async fn new_mail(&self) -> Result<Vec<Value>> {
-        let q = CheckQuery {
-            limit: Some(100),
-            ..CheckQuery::default()
-        };
-        Ok(self.scan(&q, true).await?.messages)
-    }
-
-    async fn scan(&self, q: &CheckQuery, only_new: bool) -> Result<CheckResult> {
+    pub(crate) async fn scan(&self, q: &CheckQuery, only_new: bool) -> Result<CheckResult> {
         let limit = usize::try_from(q.limit.unwrap_or(20).clamp(1, 100)).unwrap_or(20);
         let scopes: Vec<StorageScope> = match q.visibility {
             None => self.scopes.clone(),
@@ -390,69 +405,20 @@ impl Messaging {
             ] {
                 let selector = keys::inbox_selector(scope, &recipient)?;
                 for (key, text) in self.transport.get(&selector).await? {
-                    let mut msg = match Message::from_json(&text) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            diagnostics.push(ingress_error(&key, &e.to_string()));
-                            continue;
-                        }
+                    let ctx = Found {
+                        scope,
+                        agent_mail: matches!(recipient, Recipient::Agent(_)),
+                        settled: &settled,
+                        now,
                     };
-                    if !seen.insert(msg.msg_id.clone()) {
-                        continue;
-                    }
-                    if msg.scope.is_empty() {
-                        msg.scope = scope.label();
-                    }
-                    let envelope_error = (text.len() > limits::MAX_ENVELOPE_BYTES).then(|| {
-                        limits::too_large(
-                            text.len(),
-                            limits::MAX_ENVELOPE_BYTES,
-                            Channel::Envelope,
-                            &msg.msg_id,
-                        )
-                    });
-                    let mut verdict = self.inbox.classify(&msg, &self.me.session_id).await?;
-                    if matches!(
-                        verdict.arrival,
-                        Arrival::Registered | Arrival::DuplicateLive
-                    ) {
-                        if verdict.arrival == Arrival::Registered {
-                            self.put_receipt(scope, &msg).await;
-                        }
-                        if matches!(recipient, Recipient::Agent(_))
-                            && settled.contains(&msg.msg_id)
-                            && !verdict.acked
-                        {
-                            self.inbox.settle(&msg.msg_id, &self.me.session_id).await?;
-                            verdict.acked = true;
-                        }
-                    }
-                    let expired = msg.is_expired(now);
-                    if expired && !q.include_expired {
-                        let _ = self.transport.delete(&key).await;
-                    }
-                    if verdict.arrival.is_diagnostic()
-                        && !(q.include_expired && verdict.arrival == Arrival::ExpiredOnArrival)
+                    match self
+                        .arrive(&key, &text, &ctx, q, only_new, &mut seen)
+                        .await?
                     {
-                        diagnostics.push(message_diagnostic(&msg, &self.me.session_id, &verdict));
-                        continue;
+                        Arrived::Item(sort, item) => items.push((sort.0, sort.1, sort.2, item)),
+                        Arrived::Diagnostic(d) => diagnostics.push(d),
+                        Arrived::Skip => {}
                     }
-                    if (only_new && verdict.arrival != Arrival::Registered)
-                        || (expired && !q.include_expired)
-                        || (verdict.acked && !q.include_acked)
-                        || q.since
-                            .as_deref()
-                            .is_some_and(|s| msg.created_at.as_str() < s)
-                    {
-                        continue;
-                    }
-                    let item = message_item(&msg, verdict.acked, envelope_error.as_deref());
-                    items.push((
-                        msg.created_at.clone(),
-                        msg.sender_seq.unwrap_or(0),
-                        msg.msg_id.clone(),
-                        item,
-                    ));
                 }
             }
         }
@@ -464,6 +430,80 @@ impl Messaging {
             truncated,
             diagnostics,
         })
+    }
+
+    /// Classify one stored message and decide what a listing shows of it.
+    pub(crate) async fn arrive(
+        &self,
+        key: &str,
+        text: &str,
+        ctx: &Found<'_>,
+        q: &CheckQuery,
+        only_new: bool,
+        seen: &mut HashSet<String>,
+    ) -> Result<Arrived> {
+        let mut msg = match Message::from_json(text) {
+            Ok(m) => m,
+            Err(e) => return Ok(Arrived::Diagnostic(ingress_error(key, &e.to_string()))),
+        };
+        if !seen.insert(msg.msg_id.clone()) {
+            return Ok(Arrived::Skip);
+        }
+        if msg.scope.is_empty() {
+            msg.scope = ctx.scope.label();
+        }
+        let envelope_error = (text.len() > limits::MAX_ENVELOPE_BYTES).then(|| {
+            limits::too_large(
+                text.len(),
+                limits::MAX_ENVELOPE_BYTES,
+                Channel::Envelope,
+                &msg.msg_id,
+            )
+        });
+        let mut verdict = self.inbox.classify(&msg, &self.me.session_id).await?;
+        if matches!(
+            verdict.arrival,
+            Arrival::Registered | Arrival::DuplicateLive
+        ) {
+            if verdict.arrival == Arrival::Registered {
+                self.put_receipt(ctx.scope, &msg).await;
+            }
+            if ctx.agent_mail && ctx.settled.contains(&msg.msg_id) && !verdict.acked {
+                self.inbox.settle(&msg.msg_id, &self.me.session_id).await?;
+                verdict.acked = true;
+            }
+        }
+        let expired = msg.is_expired(ctx.now);
+        if expired && !q.include_expired {
+            let _ = self.transport.delete(key).await;
+        }
+        if verdict.arrival.is_diagnostic()
+            && !(q.include_expired && verdict.arrival == Arrival::ExpiredOnArrival)
+        {
+            return Ok(Arrived::Diagnostic(message_diagnostic(
+                &msg,
+                &self.me.session_id,
+                &verdict,
+            )));
+        }
+        if (only_new && verdict.arrival != Arrival::Registered)
+            || (expired && !q.include_expired)
+            || (verdict.acked && !q.include_acked)
+            || q.since
+                .as_deref()
+                .is_some_and(|s| msg.created_at.as_str() < s)
+        {
+            return Ok(Arrived::Skip);
+        }
+        let item = message_item(&msg, verdict.acked, envelope_error.as_deref());
+        Ok(Arrived::Item(
+            (
+                msg.created_at.clone(),
+                msg.sender_seq.unwrap_or(0),
+                msg.msg_id.clone(),
+            ),
+            item,
+        ))
     }
 
     async fn put_receipt(&self, scope: &StorageScope, msg: &Message) {
@@ -609,109 +649,4 @@ impl Messaging {
     pub async fn close(&self) {
         self.transport.close().await;
     }
-}
-
-fn message_item(msg: &Message, acked: bool, envelope_error: Option<&str>) -> Value {
-    let bound = |field: &str, value: &str, withheld: &mut Vec<String>| -> String {
-        if value.len() > limits::MAX_METADATA_FIELD_BYTES {
-            withheld.push(field.to_owned());
-            limits::withheld_field_notice(field, value.len(), limits::MAX_METADATA_FIELD_BYTES)
-        } else {
-            value.to_owned()
-        }
-    };
-    let mut withheld = Vec::new();
-    let msg_id = bound("msg_id", &msg.msg_id, &mut withheld);
-    let body = msg.visible_body().clone();
-    let reason = envelope_error
-        .map(str::to_owned)
-        .or_else(|| limits::check_body(&body, limits::MAX_BODY_BYTES, Channel::Mcp, &msg_id).err());
-    let mut subject = msg.subject().to_owned();
-    let mut adapters = msg.delivery_adapters.clone();
-    let (body, rejected) = match reason {
-        Some(reason) => {
-            if !subject.is_empty() {
-                withheld.push("subject".to_owned());
-            }
-            if !adapters.is_empty() {
-                withheld.push("delivery_adapters".to_owned());
-            }
-            subject.clear();
-            adapters.clear();
-            (
-                Value::String(limits::withheld_body_notice(&reason, &withheld)),
-                true,
-            )
-        }
-        None => {
-            if subject.len() > limits::MAX_SUBJECT_BYTES {
-                withheld.push("subject".to_owned());
-                subject = limits::withheld_field_notice(
-                    "subject",
-                    subject.len(),
-                    limits::MAX_SUBJECT_BYTES,
-                );
-            }
-            (body, false)
-        }
-    };
-    let recipient = &msg.recipient;
-    let field =
-        |v: &Value, n: &str, d: &str| v.get(n).and_then(Value::as_str).unwrap_or(d).to_owned();
-    let mut item = json!({
-        "msg_id": msg_id,
-        "subject": subject,
-        "body": body,
-        "body_rejected": rejected,
-        "created_at": msg.created_at,
-        "expires_at": msg.expiry().map(mesh_core::timestamp::format),
-        "scope": bound("scope", &msg.scope, &mut withheld),
-        "sender": {
-            "agent_id": bound("sender.agent_id", msg.sender_agent(), &mut withheld),
-            "session_id": bound("sender.session_id", msg.sender_session(), &mut withheld),
-        },
-        "recipient": {
-            "kind": bound("recipient.kind", &field(recipient, "kind", "session"), &mut withheld),
-            "session_id": bound("recipient.session_id", &field(recipient, "session_id", ""), &mut withheld),
-        },
-        "acked": acked,
-        "delivery_adapters": adapters,
-    });
-    if let Some(id) = &msg.correlation_id {
-        item["correlation_id"] = Value::String(id.clone());
-    }
-    if !withheld.is_empty() {
-        item["withheld_fields"] = json!(withheld);
-    }
-    item
-}
-
-fn message_diagnostic(msg: &Message, session_id: &str, verdict: &crate::inbox::Verdict) -> Value {
-    json!({
-        "code": verdict.arrival.code(),
-        "msg_id": msg.msg_id,
-        "recipient_session_id": session_id,
-        "message": {
-            "subject": msg.subject(),
-            "body": msg.visible_body(),
-            "created_at": msg.created_at,
-            "expires_at": msg.expires_at,
-            "scope": msg.scope,
-            "sender": { "agent_id": msg.sender_agent(), "session_id": msg.sender_session() },
-        },
-        "ack": verdict.detail,
-        "remedy": verdict.remedy.clone().unwrap_or_default(),
-    })
-}
-
-fn ingress_error(source: &str, error: &str) -> Value {
-    json!({
-        "code": "arrival_undecodable",
-        "msg_id": "",
-        "recipient_session_id": "",
-        "message": null,
-        "source": source,
-        "ack": { "error": error },
-        "remedy": "This inbox listing is incomplete: an arrival could not be read. Poll again, and check the Zenoh session if it keeps happening.",
-    })
 }

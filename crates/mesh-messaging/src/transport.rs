@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tokio::sync::OnceCell;
 use zenoh::Session;
+use zenoh::handlers::FifoChannelHandler;
+use zenoh::pubsub::Subscriber;
 use zenoh::qos::CongestionControl;
 use zenoh::query::{ConsolidationMode, QueryTarget};
-use zenoh::sample::SampleKind;
+use zenoh::sample::{Sample, SampleKind};
 
 use crate::error::{MessagingError, Result};
 
@@ -23,6 +25,13 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A key and its stored value.
 pub type Entry = (String, String);
+
+/// What arrives below some selectors from now on: a Zenoh subscriber per
+/// selector in the mesh, a row cursor over the local mailbox.
+pub(crate) enum Follower {
+    Mesh(Vec<Subscriber<FifoChannelHandler<Sample>>>),
+    Local { cursor: i64, prefixes: Vec<String> },
+}
 
 /// The mesh or the local mailbox.
 pub(crate) enum Transport {
@@ -216,6 +225,71 @@ impl Transport {
                 session.delete(key).await.map_err(unreachable)
             }
         }
+    }
+
+    /// Start following `selectors` (each ending in `/**`).
+    pub(crate) async fn follow(&self, selectors: &[String]) -> Result<Follower> {
+        match self {
+            Self::Local { pool, path } => {
+                let cursor: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM mailbox")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| db_error(path, "read", &e))?;
+                let prefixes = selectors
+                    .iter()
+                    .map(|s| s.trim_end_matches("**").to_owned())
+                    .collect();
+                Ok(Follower::Local { cursor, prefixes })
+            }
+            Self::Mesh { endpoints, session } => {
+                let session = Self::session(endpoints, session).await?;
+                let mut subscribers = Vec::new();
+                for selector in selectors {
+                    subscribers.push(
+                        session
+                            .declare_subscriber(selector.as_str())
+                            .await
+                            .map_err(unreachable)?,
+                    );
+                }
+                Ok(Follower::Mesh(subscribers))
+            }
+        }
+    }
+
+    /// What arrived since the last call, without waiting.
+    pub(crate) async fn drain(&self, follower: &mut Follower) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        match (self, follower) {
+            (Self::Local { pool, path }, Follower::Local { cursor, prefixes }) => {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT rowid, key, value FROM mailbox WHERE rowid > ? ORDER BY rowid",
+                )
+                .bind(*cursor)
+                .fetch_all(pool)
+                .await
+                .map_err(|e| db_error(path, "read", &e))?;
+                for (rowid, key, value) in rows {
+                    *cursor = rowid;
+                    if prefixes.iter().any(|p| key.starts_with(p.as_str())) {
+                        out.push((key, value));
+                    }
+                }
+            }
+            (Self::Mesh { .. }, Follower::Mesh(subscribers)) => {
+                for sub in subscribers.iter() {
+                    while let Ok(Some(sample)) = sub.try_recv() {
+                        if sample.kind() == SampleKind::Put
+                            && let Ok(text) = sample.payload().try_to_string()
+                        {
+                            out.push((sample.key_expr().as_str().to_owned(), text.into_owned()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(out)
     }
 
     /// Close the mesh session, if one was opened.

@@ -1,11 +1,14 @@
 //! `kioku-mesh mcp install --client <client>`: register the MCP server, or
 //! with `--repair` rename the retired identity keys of a registration.
 
+use std::path::PathBuf;
+
 use mesh_core::Environment;
 
 use super::{FAILED, OK, USAGE};
 use crate::args::{ClientArg, McpInstallArgs};
 use crate::output;
+use crate::setup::hooks::{self, HooksOutcome};
 use crate::setup::mcp_clients::{self, McpClient, Outcome};
 use crate::setup::repair::{self, Repair};
 use crate::setup::{Result, SetupError};
@@ -31,6 +34,51 @@ pub fn run(a: &McpInstallArgs, env: &Environment) -> anyhow::Result<u8> {
 }
 
 fn install(client: McpClient, a: &McpInstallArgs, env: &Environment) -> Result<u8> {
+    if a.with_hooks && client != McpClient::ClaudeCode {
+        output::note(format!(
+            "error: --with-hooks writes Claude Code hooks; for {} run `kioku-mesh msg hook --event ...` from its own hook settings (see the README)",
+            client.display_name()
+        ));
+        return Ok(USAGE);
+    }
+    let code = register(client, a, env)?;
+    if a.with_hooks && code == OK {
+        install_hooks(a, env)?;
+    }
+    Ok(code)
+}
+
+fn install_hooks(a: &McpInstallArgs, env: &Environment) -> Result<()> {
+    let path = hooks::settings_path(env)?;
+    let cli = std::env::current_exe().map_err(|source| SetupError::Io {
+        action: "cannot find",
+        path: PathBuf::from("kioku-mesh"),
+        source,
+    })?;
+    match hooks::install_hooks(&path, &cli, a.dry_run)? {
+        HooksOutcome::DryRun(text) => output::line(text),
+        HooksOutcome::Present(path) => {
+            output::line(format!("hooks already in {}", path.display()));
+        }
+        HooksOutcome::Written {
+            path,
+            added,
+            backup,
+        } => {
+            output::line(format!(
+                "wrote hooks {} to {}",
+                added.join(", "),
+                path.display()
+            ));
+            if let Some(b) = backup {
+                output::line(format!("previous file kept as {}", b.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn register(client: McpClient, a: &McpInstallArgs, env: &Environment) -> Result<u8> {
     let overrides = mcp_clients::parse_env_pairs(&a.env)?;
     let server = mcp_clients::find_server_binary(std::env::current_exe().ok().as_deref(), env)?;
     let plan = mcp_clients::plan(client, &a.name, server, &overrides)?;

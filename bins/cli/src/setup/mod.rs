@@ -4,6 +4,7 @@
 //! CLI, not in the libraries.
 
 pub mod client_files;
+pub mod hooks;
 pub mod json_tokens;
 pub mod mcp_clients;
 pub mod repair;

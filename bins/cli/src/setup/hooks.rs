@@ -1,0 +1,195 @@
+//! Claude Code hooks that inject unread mail (`mcp install --with-hooks`):
+//! `SessionStart`, `UserPromptSubmit` and `Stop` entries running
+//! `kioku-mesh msg hook --event ...`, written into Claude Code's user
+//! settings (`~/.claude/settings.json`, or `$CLAUDE_CONFIG_DIR/settings.json`)
+//! the way MCP entries are written: in place, other keys and comments kept,
+//! the previous file backed up, a malformed file refused untouched, and an
+//! entry that is already there left alone.
+
+use std::path::{Path, PathBuf};
+
+use jsonc_parser::ParseOptions;
+use jsonc_parser::cst::{CstInputValue, CstRootNode};
+use mesh_core::Environment;
+
+use super::{Result, SetupError, read_optional, write_config};
+
+/// The events and the `--event` value each runs.
+const EVENTS: [(&str, &str); 3] = [
+    ("SessionStart", "session-start"),
+    ("UserPromptSubmit", "user-prompt-submit"),
+    ("Stop", "stop"),
+];
+
+/// What `install_hooks` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HooksOutcome {
+    /// The file was written; `added` names the events that gained an entry.
+    Written {
+        /// The settings file.
+        path: PathBuf,
+        /// Events that gained an entry.
+        added: Vec<&'static str>,
+        /// The previous file, when there was one.
+        backup: Option<PathBuf>,
+    },
+    /// Every entry was already there.
+    Present(PathBuf),
+    /// What would be written.
+    DryRun(String),
+}
+
+/// Claude Code's user settings file.
+pub fn settings_path(env: &Environment) -> Result<PathBuf> {
+    if let Some(dir) = env.var("CLAUDE_CONFIG_DIR") {
+        return Ok(PathBuf::from(dir).join("settings.json"));
+    }
+    let home = env
+        .home()
+        .ok_or(SetupError::Core(mesh_core::CoreError::NoHome))?;
+    Ok(home.join(".claude").join("settings.json"))
+}
+
+fn command(cli: &Path, event: &str) -> String {
+    format!("{} msg hook --event {event}", cli.display())
+}
+
+fn entry(command: String) -> CstInputValue {
+    CstInputValue::Object(vec![(
+        "hooks".to_owned(),
+        CstInputValue::Array(vec![CstInputValue::Object(vec![
+            (
+                "type".to_owned(),
+                CstInputValue::String("command".to_owned()),
+            ),
+            ("command".to_owned(), CstInputValue::String(command)),
+        ])]),
+    )])
+}
+
+/// Add the three hook entries for `cli` to the settings at `path`.
+pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutcome> {
+    let existing = read_optional(path)?;
+    let text = existing
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "{}\n".to_owned());
+    let root = CstRootNode::parse(&text, &ParseOptions::default()).map_err(|e| {
+        SetupError::MalformedClientConfig {
+            path: path.to_path_buf(),
+            format: "JSON",
+            message: e.to_string(),
+        }
+    })?;
+    let shape = |problem: &str| SetupError::ClientConfigShape {
+        path: path.to_path_buf(),
+        problem: problem.to_owned(),
+    };
+    let top = root
+        .object_value_or_create()
+        .ok_or_else(|| shape("the top level is not a JSON object"))?;
+    let hooks = top
+        .object_value_or_create("hooks")
+        .ok_or_else(|| shape("hooks is not an object"))?;
+    let mut added = Vec::new();
+    for (event, flag) in EVENTS {
+        let wanted = command(cli, flag);
+        let list = hooks
+            .array_value_or_create(event)
+            .ok_or_else(|| shape(&format!("hooks.{event} is not an array")))?;
+        let present = list.elements().iter().any(|node| {
+            node.to_serde_value().is_some_and(|v| {
+                v.to_string()
+                    .contains(&serde_json::Value::String(wanted.clone()).to_string())
+            })
+        });
+        if !present {
+            list.append(entry(wanted));
+            added.push(event);
+        }
+    }
+    if added.is_empty() {
+        return Ok(HooksOutcome::Present(path.to_path_buf()));
+    }
+    let mut out = root.to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if dry_run {
+        return Ok(HooksOutcome::DryRun(format!(
+            "# would write to {}\n{out}",
+            path.display()
+        )));
+    }
+    let backup = write_config(path, &out, existing.is_some())?;
+    Ok(HooksOutcome::Written {
+        path: path.to_path_buf(),
+        added,
+        backup,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    #[test]
+    fn hooks_are_added_once_and_the_rest_of_the_file_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        fs::write(
+            &path,
+            "{\n  // mine\n  \"model\": \"opus\",\n  \"hooks\": { \"Stop\": [ { \"hooks\": [ { \"type\": \"command\", \"command\": \"other\" } ] } ] }\n}\n",
+        )
+        .unwrap();
+        let cli = Path::new("/opt/km/kioku-mesh");
+        let HooksOutcome::Written { added, backup, .. } = install_hooks(&path, cli, false).unwrap()
+        else {
+            panic!("not written");
+        };
+        assert_eq!(added, ["SessionStart", "UserPromptSubmit", "Stop"]);
+        assert!(backup.is_some());
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("// mine") && text.contains("\"model\": \"opus\""),
+            "{text}"
+        );
+        assert!(text.contains("\"command\": \"other\""), "{text}");
+        assert!(
+            text.contains("/opt/km/kioku-mesh msg hook --event user-prompt-submit"),
+            "{text}"
+        );
+        let v = CstRootNode::parse(&text, &ParseOptions::default())
+            .unwrap()
+            .object_value_or_create()
+            .unwrap()
+            .to_serde_value()
+            .unwrap();
+        assert_eq!(v["hooks"]["Stop"].as_array().unwrap().len(), 2);
+        // Again: nothing to add, nothing written.
+        assert_eq!(
+            install_hooks(&path, cli, false).unwrap(),
+            HooksOutcome::Present(path.clone())
+        );
+    }
+
+    #[test]
+    fn a_malformed_or_misshapen_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        for text in [
+            "{ \"hooks\": ",
+            "{ \"hooks\": [1] }",
+            "{ \"hooks\": { \"Stop\": 3 } }",
+        ] {
+            fs::write(&path, text).unwrap();
+            assert!(
+                install_hooks(&path, Path::new("/x"), false).is_err(),
+                "{text}"
+            );
+            assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        }
+    }
+}
