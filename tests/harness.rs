@@ -470,3 +470,19 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// `tls request` on `peer` (SAN 127.0.0.1, common name `cn`), signed on the
+/// CA host `ca` with `scopes`, installed on `peer`: the copy-paste flow,
+/// with the real CLI.
+pub fn enroll(ca: &Sandbox, peer: &Sandbox, cn: &str, scopes: &[&str]) {
+    let blob = peer
+        .km(&["tls", "request", "--san", "127.0.0.1", "--cn", cn])
+        .ok()
+        .to_owned();
+    let mut args = vec!["tls", "sign"];
+    for scope in scopes {
+        args.extend(["--scope", scope]);
+    }
+    let bundle = ca.km_stdin(&args, &blob).ok().to_owned();
+    peer.km_stdin(&["tls", "install"], &bundle).ok();
+}

@@ -10,25 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Daemon, Sandbox, eventually, free_port, reference_bin, saved_id};
+use crate::harness::{Daemon, Sandbox, enroll, eventually, free_port, reference_bin, saved_id};
 use crate::mesh_fixture::{CONVERGE, Node};
 
 /// How long a host outside a scope is watched for a leak: longer than a
 /// storage alignment interval (10 s), so replication had its chance.
 const NO_LEAK: Duration = Duration::from_secs(14);
-
-fn enroll(ca: &Sandbox, peer: &Sandbox, cn: &str, scopes: &[&str]) {
-    let blob = peer
-        .km(&["tls", "request", "--san", "127.0.0.1", "--cn", cn])
-        .ok()
-        .to_owned();
-    let mut args = vec!["tls", "sign"];
-    for scope in scopes {
-        args.extend(["--scope", scope]);
-    }
-    let bundle = ca.km_stdin(&args, &blob).ok().to_owned();
-    peer.km_stdin(&["tls", "install"], &bundle).ok();
-}
 
 fn team_node() -> Node {
     let mut node = Node::new();

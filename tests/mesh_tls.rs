@@ -7,28 +7,17 @@
 
 use std::time::Duration;
 
-use crate::harness::{Daemon, Sandbox, eventually, free_port};
+use crate::harness::{Daemon, Sandbox, enroll, eventually, free_port};
 use crate::mesh_fixture::{CONVERGE, Node};
 
 /// How long a host outside the mesh is watched for a leak.
 const NO_LEAK: Duration = Duration::from_secs(8);
 
-/// `tls request` on `peer` (SAN 127.0.0.1), signed on `ca`, installed on
-/// `peer`: the copy-paste flow, with the real CLI.
-fn enroll(ca: &Sandbox, peer: &Sandbox, cn: &str) {
-    let blob = peer
-        .km(&["tls", "request", "--san", "127.0.0.1", "--cn", cn])
-        .ok()
-        .to_owned();
-    let bundle = ca.km_stdin(&["tls", "sign"], &blob).ok().to_owned();
-    peer.km_stdin(&["tls", "install"], &bundle).ok();
-}
-
 /// A node that is its own CA and enrolled with it.
 fn own_ca_node(cn: &str) -> Node {
     let node = Node::new();
     node.sb.km(&["tls", "init-ca"]).ok();
-    enroll(&node.sb, &node.sb, cn);
+    enroll(&node.sb, &node.sb, cn, &[]);
     node
 }
 
@@ -79,7 +68,7 @@ fn serve(node: &Node) -> Daemon {
 fn hosts_enrolled_by_one_ca_replicate_over_mtls() {
     let a = own_ca_node("hub-a");
     let b = Node::new();
-    enroll(&a.sb, &b.sb, "spoke-b");
+    enroll(&a.sb, &b.sb, "spoke-b", &[]);
     let a_tls = free_port();
     init_hub(&a, a_tls);
     init_spoke(&b, a_tls);

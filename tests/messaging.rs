@@ -470,3 +470,34 @@ fn kill_9_of_the_daemon_during_a_burst_of_sends_loses_no_message_reported_sent()
         reported.len()
     );
 }
+
+#[test]
+fn agents_starting_together_on_a_fresh_machine_all_open_their_stores() {
+    // Two processes creating a database at once could find it locked while
+    // the other switched it to WAL (seen when two MCP servers started
+    // together); every process must wait its turn, not fail.
+    for round in 0..15 {
+        let s = Sandbox::new();
+        let children: Vec<_> = (0..4)
+            .flat_map(|j| {
+                let mut inbox = s.command(&bin("kioku-mesh"));
+                inbox
+                    .env("KIOKU_MESH_CLIENT_ID", format!("agent{j}@x"))
+                    .args(["msg", "inbox"]);
+                let mut search = s.command(&bin("kioku-mesh"));
+                search.args(["search", "anything"]);
+                [inbox, search]
+            })
+            .map(|mut cmd| {
+                cmd.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = crate::harness::wait_bounded(child, Duration::from_secs(60));
+            assert_eq!(out.code, 0, "round {round}: {}", out.stderr);
+        }
+    }
+}

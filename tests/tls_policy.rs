@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::harness::Sandbox;
+use crate::harness::{Sandbox, enroll};
 
 fn policy_file(s: &Sandbox) -> PathBuf {
     s.config_dir().join("tls/policy.json")
@@ -26,19 +26,6 @@ fn store(s: &Sandbox) -> BTreeMap<String, Vec<u8>> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn enroll(ca: &Sandbox, peer: &Sandbox, cn: &str, scopes: &[&str]) {
-    let blob = peer
-        .km(&["tls", "request", "--san", "127.0.0.1", "--cn", cn])
-        .ok()
-        .to_owned();
-    let mut args = vec!["tls", "sign"];
-    for scope in scopes {
-        args.extend(["--scope", scope]);
-    }
-    let bundle = ca.km_stdin(&args, &blob).ok().to_owned();
-    peer.km_stdin(&["tls", "install"], &bundle).ok();
 }
 
 #[track_caller]

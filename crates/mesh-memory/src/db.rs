@@ -44,7 +44,7 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
         // Bulk index maintenance takes seconds by design; a slow statement is
         // worth a debug line, not a warning in every user's terminal.
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
-    let pool = SqlitePoolOptions::new()
+    let pool_options = SqlitePoolOptions::new()
         .max_connections(connection_budget(max_connections))
         // No background top-up: a short-lived command must not pay for a
         // second connection (file open, schema read) it never uses.
@@ -52,11 +52,36 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
         .acquire_timeout(Duration::from_secs(30))
         // A ping per acquire doubles the cost of every query; a broken
         // connection shows up as an error on the query itself.
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
-        .map_err(|e| classify(e, path, "open"))?;
-    Ok(pool)
+        .test_before_acquire(false);
+    // Two processes creating the same database at once (agents started
+    // together on a fresh machine) can find it locked while the other
+    // switches it to WAL, before any busy handler applies: retry, bounded.
+    let started = std::time::Instant::now();
+    loop {
+        match pool_options.clone().connect_with(options.clone()).await {
+            Ok(pool) => return Ok(pool),
+            Err(e) if is_busy(&e) && started.elapsed() < OPEN_RETRY => {
+                tracing::debug!("{} is locked while opening; retrying", path.display());
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(e) => return Err(classify(e, path, "open")),
+        }
+    }
+}
+
+/// How long an open retries a database another process holds locked.
+const OPEN_RETRY: Duration = Duration::from_secs(10);
+
+/// SQLITE_BUSY or SQLITE_LOCKED.
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    let code = db
+        .code()
+        .and_then(|c| c.parse::<i64>().ok())
+        .unwrap_or_default();
+    matches!(code & 0xff, 5 | 6)
 }
 
 /// How many connections a pool may hold. On a single-threaded runtime (the

@@ -58,12 +58,33 @@ pub(crate) async fn open_sqlite(path: &Path) -> Result<SqlitePool> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(5));
-    SqlitePoolOptions::new()
+    let pool_options = SqlitePoolOptions::new()
         .max_connections(2)
-        .min_connections(0)
-        .connect_with(options)
-        .await
-        .map_err(|e| db_error(path, "open", &e))
+        .min_connections(0);
+    // Two agents creating the mailbox at once can find it locked while the
+    // other switches it to WAL: retry, bounded.
+    let started = std::time::Instant::now();
+    loop {
+        match pool_options.clone().connect_with(options.clone()).await {
+            Ok(pool) => return Ok(pool),
+            Err(e) if is_busy(&e) && started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(e) => return Err(db_error(path, "open", &e)),
+        }
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED.
+fn is_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    let code = db
+        .code()
+        .and_then(|c| c.parse::<i64>().ok())
+        .unwrap_or_default();
+    matches!(code & 0xff, 5 | 6)
 }
 
 pub(crate) fn db_error(path: &Path, action: &'static str, e: &sqlx::Error) -> MessagingError {

@@ -47,25 +47,23 @@ pub(super) fn admit(files: &TlsFiles, cert_pem: &str, scopes: &[StorageScope]) -
 /// `tls grant CN --scope ...`.
 pub(super) fn grant(a: &TlsGrantArgs, files: &TlsFiles) -> Outcome {
     let policy = policy::update(files, &now(), |p| p.grant(&a.cn, &a.scopes))?;
-    output::line(format!(
-        "{} now holds {} (policy version {}); routers apply it within seconds",
-        a.cn,
-        labels(&policy.scopes_of(&a.cn).unwrap_or_default()),
-        policy.version
-    ));
+    print_holdings(&a.cn, &policy);
     Ok(OK)
 }
 
 /// `tls revoke-scope CN --scope ...`.
 pub(super) fn revoke_scope(a: &TlsGrantArgs, files: &TlsFiles) -> Outcome {
     let policy = policy::update(files, &now(), |p| p.revoke_scopes(&a.cn, &a.scopes))?;
+    print_holdings(&a.cn, &policy);
+    Ok(OK)
+}
+
+fn print_holdings(cn: &str, policy: &Policy) {
     output::line(format!(
-        "{} now holds {} (policy version {}); routers apply it within seconds",
-        a.cn,
-        labels(&policy.scopes_of(&a.cn).unwrap_or_default()),
+        "{cn} now holds {} (policy version {}); routers apply it within seconds",
+        labels(&policy.scopes_of(cn).unwrap_or_default()),
         policy.version
     ));
-    Ok(OK)
 }
 
 /// `tls revoke CN|SERIAL`.

@@ -9,7 +9,7 @@ use jsonc_parser::ParseOptions;
 use jsonc_parser::cst::{CstInputValue, CstRootNode};
 
 use super::mcp_clients::{InstallPlan, Outcome};
-use super::{Result, SetupError, read_optional, write_config};
+use super::{Result, SetupError, parse_client_json, read_optional, write_config};
 
 /// The TOML text of the Codex registration.
 pub fn codex_table(plan: &InstallPlan) -> toml_edit::Table {
@@ -114,18 +114,7 @@ pub fn install_json(
     force: bool,
     dry_run: bool,
 ) -> Result<Outcome> {
-    let existing = read_optional(path)?;
-    let text = existing
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "{}\n".to_owned());
-    let root = CstRootNode::parse(&text, &ParseOptions::default()).map_err(|e| {
-        SetupError::MalformedClientConfig {
-            path: path.to_path_buf(),
-            format: "JSON",
-            message: e.to_string(),
-        }
-    })?;
+    let (existing, root) = parse_client_json(path)?;
     let shape = |problem: &str| SetupError::ClientConfigShape {
         path: path.to_path_buf(),
         problem: problem.to_owned(),

@@ -8,11 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use jsonc_parser::ParseOptions;
-use jsonc_parser::cst::{CstInputValue, CstRootNode};
+use jsonc_parser::cst::CstInputValue;
 use mesh_core::Environment;
 
-use super::{Result, SetupError, read_optional, write_config};
+use super::{Result, SetupError, parse_client_json, write_config};
 
 /// The events and the `--event` value each runs.
 const EVENTS: [(&str, &str); 3] = [
@@ -69,18 +68,7 @@ fn entry(command: String) -> CstInputValue {
 
 /// Add the three hook entries for `cli` to the settings at `path`.
 pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutcome> {
-    let existing = read_optional(path)?;
-    let text = existing
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "{}\n".to_owned());
-    let root = CstRootNode::parse(&text, &ParseOptions::default()).map_err(|e| {
-        SetupError::MalformedClientConfig {
-            path: path.to_path_buf(),
-            format: "JSON",
-            message: e.to_string(),
-        }
-    })?;
+    let (existing, root) = parse_client_json(path)?;
     let shape = |problem: &str| SetupError::ClientConfigShape {
         path: path.to_path_buf(),
         problem: problem.to_owned(),
@@ -132,6 +120,9 @@ pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutc
 #[cfg(test)]
 mod tests {
     use std::fs;
+
+    use jsonc_parser::ParseOptions;
+    use jsonc_parser::cst::CstRootNode;
 
     use super::*;
 

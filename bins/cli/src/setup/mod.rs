@@ -126,6 +126,25 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
     }
 }
 
+/// A client's JSON (comments allowed) settings at `path`, parsed for an
+/// in-place edit: its current text (`None` when there is no file) and the
+/// tree, `{}` for a missing or empty file. A file that does not parse is
+/// refused and left as it is.
+fn parse_client_json(path: &Path) -> Result<(Option<String>, jsonc_parser::cst::CstRootNode)> {
+    let existing = read_optional(path)?;
+    let text = existing
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "{}\n".to_owned());
+    let root = jsonc_parser::cst::CstRootNode::parse(&text, &jsonc_parser::ParseOptions::default())
+        .map_err(|e| SetupError::MalformedClientConfig {
+            path: path.to_path_buf(),
+            format: "JSON",
+            message: e.to_string(),
+        })?;
+    Ok((existing, root))
+}
+
 /// Copy `path` to `path.bak-<UTC time>` (a fresh name), returning it.
 fn backup(path: &Path) -> Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
