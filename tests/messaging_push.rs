@@ -100,6 +100,32 @@ fn watch_prints_new_mail_and_new_observations_as_they_arrive() {
         None,
     );
     assert!(watch.lines.recv_timeout(Duration::from_secs(1)).is_err());
+
+    // Mail its sender marked is kept as memory on arrival, once.
+    let marked = as_agent(
+        &s,
+        "bob@desk",
+        &[
+            "msg",
+            "send",
+            "--to",
+            "alice@mbp",
+            "--promote",
+            "keep the retry budget at three",
+        ],
+        None,
+    );
+    let marked_id = marked.stdout.trim().to_owned();
+    let line = watch.next().expect("no line for the marked message");
+    assert_eq!(line["msg_id"], marked_id.as_str(), "{line}");
+    let line = watch.next().expect("no line for the promoted observation");
+    assert_eq!(line["kind"], "observation", "{line}");
+    assert_eq!(line["content"], "keep the retry budget at three", "{line}");
+    assert!(
+        line["tags"].to_string().contains("messaging-promoted"),
+        "{line}"
+    );
+    assert_eq!(s.search_json(&["retry budget"]).len(), 1);
 }
 
 #[test]

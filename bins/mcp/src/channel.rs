@@ -3,7 +3,8 @@
 //! (`notifications/claude/channel`, `{"content", "meta"}`), declared as the
 //! experimental capability `claude/channel`. Clients that do not know it
 //! ignore it. The content frames the text as another agent's message, never
-//! as the user's instruction.
+//! as the user's instruction. Mail its sender marked is kept as memory
+//! (`mesh_bridge::promote_if_marked`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use rmcp::model::{CustomNotification, ServerNotification};
 use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
+
+use mesh_memory::{AnyStore, Memory};
 
 use crate::message_tools::MessageTools;
 
@@ -54,18 +57,26 @@ pub fn notification(item: &Value) -> CustomNotification {
     )
 }
 
-/// Push new mail to `peer` until the session ends.
-pub async fn run(peer: Peer<RoleServer>, messages: Arc<MessageTools>) {
+/// Push new mail to `peer` until the session ends; keep the mail its
+/// sender marked as memory.
+pub async fn run(
+    peer: Peer<RoleServer>,
+    messages: Arc<MessageTools>,
+    memory: Arc<Memory<AnyStore>>,
+) {
     loop {
         tokio::time::sleep(POLL).await;
-        let mail = match messages.messaging().new_mail().await {
+        let mail = match messages.messaging().new_arrivals().await {
             Ok(mail) => mail,
             Err(e) => {
                 tracing::debug!("checking mail for channel notifications failed: {e}");
                 continue;
             }
         };
-        for item in mail {
+        for (msg, item) in mail {
+            if let Err(e) = mesh_bridge::promote_if_marked(&memory, &msg).await {
+                tracing::warn!("cannot keep message {} as memory: {e}", msg.msg_id);
+            }
             let n = ServerNotification::CustomNotification(notification(&item));
             if let Err(e) = peer.send_notification(n).await {
                 tracing::debug!("the client is gone: {e}");

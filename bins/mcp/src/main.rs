@@ -87,7 +87,11 @@ async fn serve(env: Environment) -> anyhow::Result<()> {
         .serve(rmcp::transport::stdio_pipes())
         .await
         .context("starting the MCP session")?;
-    let channel = tokio::spawn(channel::run(running.peer().clone(), messages.clone()));
+    let channel = tokio::spawn(channel::run(
+        running.peer().clone(),
+        messages.clone(),
+        memory.clone(),
+    ));
     let reason = running.waiting().await;
     channel.abort();
     tracing::debug!("MCP session ended: {reason:?}");

@@ -98,6 +98,28 @@ pub fn promotion_request(msg: &Message) -> Result<SaveRequest, MemoryError> {
     })
 }
 
+/// On receipt: save `msg` as an observation when its sender marked it
+/// (`promote_hint`) and no observation refers to it yet (another session
+/// of the agent, or an earlier run, may have promoted it). Returns the
+/// saved observation, or `None` when nothing was to be done.
+pub async fn promote_if_marked(
+    memory: &Memory<AnyStore>,
+    msg: &Message,
+) -> Result<Option<SaveOutcome>, MemoryError> {
+    if !promote_hint(msg) {
+        return Ok(None);
+    }
+    let query = mesh_memory::SearchQuery {
+        references: vec![format!("msg_id:{}", msg.msg_id)],
+        limit: 1,
+        ..mesh_memory::SearchQuery::default()
+    };
+    if !memory.search(&query).await?.is_empty() {
+        return Ok(None);
+    }
+    promote(memory, msg).await.map(Some)
+}
+
 /// Save `msg` as an observation in `memory`.
 pub async fn promote(memory: &Memory<AnyStore>, msg: &Message) -> Result<SaveOutcome, MemoryError> {
     memory.save(&promotion_request(msg)?).await

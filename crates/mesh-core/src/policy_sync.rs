@@ -5,6 +5,7 @@
 //! verifies against the CA, stores it and asks the daemon to restart: Zenoh
 //! reads access control only when a router starts.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ use crate::pki::policy::{self, Policy, SignedPolicy};
 
 /// How often the mesh and the local file are asked for a newer policy.
 const POLL: Duration = Duration::from_secs(1);
+/// How many refused documents are remembered (to warn once about each).
+const MAX_REMEMBERED: usize = 64;
 /// How long one ask of the mesh waits for answers.
 const ASK_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -42,12 +45,13 @@ pub async fn run(
         })
         .await?;
     let version = in_force.as_ref().map(|(_, p)| p.clone());
+    let mut refused = HashSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => return Ok(()),
             () = tokio::time::sleep(POLL) => {}
         }
-        if let Some(newer) = newer_policy(&session, &files, version.as_ref()).await {
+        if let Some(newer) = newer_policy(&session, &files, version.as_ref(), &mut refused).await {
             reload.request(format!(
                 "admission policy version {} (issued {})",
                 newer.version, newer.issued_at
@@ -63,6 +67,7 @@ async fn newer_policy(
     session: &Session,
     files: &TlsFiles,
     in_force: Option<&Policy>,
+    refused: &mut HashSet<String>,
 ) -> Option<Policy> {
     let Ok(ca_pem) = std::fs::read_to_string(files.ca_cert()) else {
         return None;
@@ -93,7 +98,13 @@ async fn newer_policy(
                 best = Some((offer, p, from_file));
             }
             Ok(_) | Err(crate::pki::PkiError::PolicyStale { .. }) => {}
-            Err(e) => tracing::warn!("refused an admission policy: {e}"),
+            // Once per distinct document: a peer offering a forged policy
+            // every second must not flood the log.
+            Err(e) => {
+                if refused.len() < MAX_REMEMBERED && refused.insert(offer.as_str().to_owned()) {
+                    tracing::warn!("refused an admission policy: {e}");
+                }
+            }
         }
     }
     let (signed, newer, from_file) = best?;

@@ -13,12 +13,22 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::keys;
 use crate::messaging::{Arrived, CheckQuery, Found, Messaging};
-use crate::model::Recipient;
+use crate::model::{Message, Recipient};
 
 impl Messaging {
     /// Mail this session had not seen before this call (each message once),
-    /// oldest first.
+    /// oldest first, as listing items.
     pub async fn new_mail(&self) -> Result<Vec<Value>> {
+        Ok(self
+            .new_arrivals()
+            .await?
+            .into_iter()
+            .map(|(_, item)| item)
+            .collect())
+    }
+
+    /// [`Messaging::new_mail`], with each item's message.
+    pub async fn new_arrivals(&self) -> Result<Vec<(Message, Value)>> {
         let q = CheckQuery {
             limit: Some(100),
             ..CheckQuery::default()
@@ -35,7 +45,8 @@ impl Messaging {
             }
             *feed = Some(self.transport().follow(&selectors).await?);
             drop(feed);
-            return Ok(self.scan(&q, true).await?.messages);
+            let (listing, messages) = self.scan(&q, true).await?;
+            return Ok(messages.into_iter().zip(listing.messages).collect());
         };
         let entries = self.transport().drain(follower).await?;
         drop(feed);
@@ -53,15 +64,15 @@ impl Messaging {
                 settled: &none,
                 now,
             };
-            if let Arrived::Item(sort, item) = self
+            if let Arrived::Item(sort, item, msg) = self
                 .arrive(&key, &text, &found, &q, true, &mut seen)
                 .await?
             {
-                items.push((sort, item));
+                items.push((sort, *msg, item));
             }
         }
         items.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(items.into_iter().map(|i| i.1).collect())
+        Ok(items.into_iter().map(|i| (i.1, i.2)).collect())
     }
 
     fn recipients(&self) -> [Recipient; 2] {

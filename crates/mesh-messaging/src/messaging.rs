@@ -130,7 +130,7 @@ pub(crate) struct Found<'a> {
 /// What a listing shows of one arrival.
 pub(crate) enum Arrived {
     /// A message item, with its sort key.
-    Item((String, i64, String), Value),
+    Item((String, i64, String), Value, Box<Message>),
     /// A diagnostic instead of mail.
     Diagnostic(Value),
     /// Nothing (seen already in this call, read, expired, or not new).
@@ -384,10 +384,15 @@ impl Messaging {
 
     /// List mail for this session and agent (the reference's `check_messages`).
     pub async fn check(&self, q: &CheckQuery) -> Result<CheckResult> {
-        self.scan(q, false).await
+        Ok(self.scan(q, false).await?.0)
     }
 
-    pub(crate) async fn scan(&self, q: &CheckQuery, only_new: bool) -> Result<CheckResult> {
+    /// A listing, and the messages behind its items (same order).
+    pub(crate) async fn scan(
+        &self,
+        q: &CheckQuery,
+        only_new: bool,
+    ) -> Result<(CheckResult, Vec<Message>)> {
         let limit = usize::try_from(q.limit.unwrap_or(20).clamp(1, 100)).unwrap_or(20);
         let scopes: Vec<StorageScope> = match q.visibility {
             None => self.scopes.clone(),
@@ -395,7 +400,7 @@ impl Messaging {
         };
         let now = Utc::now();
         let mut seen = HashSet::new();
-        let mut items: Vec<(String, i64, String, Value)> = Vec::new();
+        let mut items: Vec<(String, i64, String, Value, Box<Message>)> = Vec::new();
         let mut diagnostics = Vec::new();
         for scope in &scopes {
             let settled = self.acked_ids(scope).await.unwrap_or_default();
@@ -415,7 +420,9 @@ impl Messaging {
                         .arrive(&key, &text, &ctx, q, only_new, &mut seen)
                         .await?
                     {
-                        Arrived::Item(sort, item) => items.push((sort.0, sort.1, sort.2, item)),
+                        Arrived::Item(sort, item, msg) => {
+                            items.push((sort.0, sort.1, sort.2, item, msg));
+                        }
                         Arrived::Diagnostic(d) => diagnostics.push(d),
                         Arrived::Skip => {}
                     }
@@ -425,11 +432,15 @@ impl Messaging {
         let _ = self.inbox.purge_expired().await;
         items.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
         let truncated = items.len() > limit;
-        Ok(CheckResult {
-            messages: items.into_iter().take(limit).map(|i| i.3).collect(),
-            truncated,
-            diagnostics,
-        })
+        let kept: Vec<_> = items.into_iter().take(limit).collect();
+        Ok((
+            CheckResult {
+                messages: kept.iter().map(|i| i.3.clone()).collect(),
+                truncated,
+                diagnostics,
+            },
+            kept.into_iter().map(|i| *i.4).collect(),
+        ))
     }
 
     /// Classify one stored message and decide what a listing shows of it.
@@ -503,6 +514,7 @@ impl Messaging {
                 msg.msg_id.clone(),
             ),
             item,
+            Box::new(msg),
         ))
     }
 

@@ -71,9 +71,12 @@ pub async fn run(a: &WatchArgs, env: Environment, settings: Settings) -> Result<
             () = tokio::time::sleep(POLL) => {}
         }
         if both || a.messages {
-            match messaging.new_mail().await {
+            match messaging.new_arrivals().await {
                 Ok(mail) => {
-                    for m in mail {
+                    for (msg, m) in mail {
+                        if let Err(e) = mesh_bridge::promote_if_marked(&memory, &msg).await {
+                            tracing::warn!("cannot keep message {} as memory: {e}", msg.msg_id);
+                        }
                         let line = if json {
                             let mut v = m.clone();
                             v["kind"] = json!("message");
