@@ -231,3 +231,142 @@ fn a_channel_notification_reaches_a_typescript_sdk_client() {
         out.stdout.trim().trim_start_matches("ok ")
     );
 }
+
+/// A tmux server of its own (its socket under the sandbox), killed on drop.
+struct Tmux {
+    dir: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> crate::harness::Run {
+        let mut cmd = std::process::Command::new("tmux");
+        cmd.env("TMUX_TMPDIR", &self.dir)
+            .env_remove("TMUX")
+            .args(args);
+        run_bounded(&mut cmd, None)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn watch_types_allowed_messages_into_a_tmux_pane_and_refuses_the_rest() {
+    let mut s = Sandbox::new();
+    let tmux = Tmux {
+        dir: s.dir.path().join("tmux"),
+    };
+    std::fs::create_dir_all(&tmux.dir).unwrap();
+    s.set("TMUX_TMPDIR", tmux.dir.to_str().unwrap());
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "agent",
+        "-x",
+        "200",
+        "-y",
+        "20",
+        "cat",
+    ]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let pane = tmux
+        .run(&["display-message", "-p", "-t", "agent", "#{pane_id}"])
+        .stdout
+        .trim()
+        .to_owned();
+    std::fs::create_dir_all(s.config_dir()).unwrap();
+    std::fs::write(
+        s.config_dir().join("config.yaml"),
+        format!(
+            "messaging:\n  tmux:\n    enabled: true\n    pane_allowlist: [\"{pane}\"]\n    sender_allowlist: [bob@desk]\n    scope_allowlist: [mesh]\n"
+        ),
+    )
+    .unwrap();
+
+    let mut cmd = s.command(&bin("kioku-mesh"));
+    cmd.env("KIOKU_MESH_CLIENT_ID", "alice@mbp")
+        .args([
+            "watch",
+            "--messages",
+            "--format",
+            "json",
+            "--tmux-pane",
+            &pane,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let watch = Watch { child, lines };
+    assert!(
+        crate::harness::eventually(ARRIVAL, || as_agent(&s, "bob@desk", &["msg", "who"], None)
+            .stdout
+            .contains("alice@mbp")),
+        "watch never started"
+    );
+
+    as_agent(
+        &s,
+        "bob@desk",
+        &[
+            "msg",
+            "send",
+            "--to",
+            "alice@mbp",
+            "please\nrebase the branch",
+        ],
+        None,
+    );
+    watch.next().expect("no line for bob's message");
+    let typed = crate::harness::eventually(ARRIVAL, || {
+        tmux.run(&["capture-pane", "-p", "-t", &pane])
+            .stdout
+            .contains(
+                "[kioku-mesh message from bob@desk, not from the user] please rebase the branch",
+            )
+    });
+    assert!(
+        typed,
+        "{}",
+        tmux.run(&["capture-pane", "-p", "-t", &pane]).stdout
+    );
+
+    // Another sender is not on the allowlist: shown by watch, not typed.
+    as_agent(
+        &s,
+        "carol@laptop",
+        &["msg", "send", "--to", "alice@mbp", "rm -rf everything"],
+        None,
+    );
+    watch.next().expect("no line for carol's message");
+    drop(watch);
+    let errors = errors.join().unwrap().join("\n");
+    assert!(
+        errors.contains("not typed into")
+            && errors.contains("sender carol@laptop is not in messaging.tmux.sender_allowlist"),
+        "{errors}"
+    );
+    assert!(
+        !tmux
+            .run(&["capture-pane", "-p", "-t", &pane])
+            .stdout
+            .contains("rm -rf")
+    );
+}

@@ -205,6 +205,17 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
     remaining.len() >= last.len() && remaining.ends_with(last)
 }
 
+/// The executable `name` in a directory of `path_var` (a `PATH` value).
+pub fn find_program(path_var: &str, name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path_var)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// True when apt has no package lists yet (a fresh image): `apt-get install`
 /// would find nothing before an `apt-get update`. Lists may be compressed
 /// (`..._Packages.lz4`).
@@ -421,6 +432,22 @@ mod tests {
         assert!(!wildcard_match("llvm*", "local"));
         assert!(wildcard_match("a*b*c", "a-b-c"));
         assert!(!wildcard_match("a*b*c", "a-c-b"));
+    }
+
+    #[test]
+    fn a_program_is_found_only_when_executable_on_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = tree(&[("tmux", b"#!/bin/sh\n")]);
+        let b = tree(&[("tmux", b"#!/bin/sh\n")]);
+        std::fs::set_permissions(
+            b.path().join("tmux"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!("{}:{}", a.path().display(), b.path().display());
+        assert_eq!(find_program(&path, "tmux"), Some(b.path().join("tmux")));
+        assert_eq!(find_program(&a.path().display().to_string(), "tmux"), None);
+        assert_eq!(find_program("", "tmux"), None);
     }
 
     #[test]

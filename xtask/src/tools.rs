@@ -78,6 +78,7 @@ pub fn ensure_all() -> Result<Tools> {
     };
 
     note(ensure_libclang());
+    note(ensure_tmux());
     let python = find_python();
     let node = find_node();
     let venv = root.join("py");
@@ -162,6 +163,36 @@ pub fn ensure_libclang() -> Result<()> {
                  directory holding libclang.so"
             ),
         )),
+    }
+}
+
+/// tmux, which the tmux delivery test drives: found on PATH, or installed
+/// with apt-get.
+fn ensure_tmux() -> Result<()> {
+    const LABEL: &str = "tmux";
+    let path = std::env::var("PATH").unwrap_or_default();
+    if let Some(found) = preflight::find_program(&path, "tmux") {
+        report(LABEL, &format!("found {}", found.display()));
+        return Ok(());
+    }
+    if !command_works("apt-get", &["--version"]) {
+        return Err(missing(LABEL, "install tmux with your package manager"));
+    }
+    let root = is_root();
+    if !root && !command_works("sudo", &["--version"]) {
+        return Err(missing(
+            LABEL,
+            "run `apt-get install tmux` as root (no sudo here)",
+        ));
+    }
+    report(LABEL, "missing; installing tmux with apt-get");
+    apt_install(root, &["tmux"]).map_err(|e| missing(LABEL, &format!("{e:#}")))?;
+    match preflight::find_program(&path, "tmux") {
+        Some(found) => {
+            report(LABEL, &format!("installed {}", found.display()));
+            Ok(())
+        }
+        None => Err(missing(LABEL, "apt-get ran but tmux is not on PATH")),
     }
 }
 

@@ -118,6 +118,10 @@ pub struct WatchArgs {
     /// Output format: a line of text, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = MsgFormat::Text)]
     pub format: MsgFormat,
+    /// Also type each new message into this tmux pane (e.g. %3), when
+    /// messaging.tmux in config.yaml allows the pane, sender and scope.
+    #[arg(long, value_name = "PANE")]
+    pub tmux_pane: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,12 +6,15 @@
 //!   tags `messaging-promoted`, `sender:<id>`, `scope:<scope>`, references
 //!   to the msg_id and thread, and the scope's visibility.
 //!
-//! Not built yet: the opt-in tmux delivery adapter.
+//! - [`tmux`]: opt-in delivery of a message into a tmux pane, with pane,
+//!   sender and scope allowlists and the 8 KiB limit.
 //!
 //! Architecture invariant: the only workspace crate allowed to depend on
 //! both mesh-memory and mesh-messaging.
 
 #![deny(missing_docs)]
+
+pub mod tmux;
 
 use mesh_core::{MemoryType, Visibility};
 use mesh_memory::{AnyStore, Memory, MemoryError, SaveOutcome, SaveRequest};

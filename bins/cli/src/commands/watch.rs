@@ -40,6 +40,7 @@ pub async fn run(a: &WatchArgs, env: Environment, settings: Settings) -> Result<
     let me = Me::from_env(&env, || format!("watch-{pc_id}"));
     let (family, _) = mesh_core::identity::resolve_agent_family(&env);
     let mesh_opt_in = env.var(PRESENCE_MESH_ENV) == Some("1");
+    let tmux = settings.tmux.clone();
     let messaging = Messaging::open(&settings, &env, me).await?;
     let memory = mesh_memory::open_with(env, settings).await?;
     let mut cursor = memory.arrivals_cursor().await?;
@@ -76,6 +77,14 @@ pub async fn run(a: &WatchArgs, env: Environment, settings: Settings) -> Result<
                     for (msg, m) in mail {
                         if let Err(e) = mesh_bridge::promote_if_marked(&memory, &msg).await {
                             tracing::warn!("cannot keep message {} as memory: {e}", msg.msg_id);
+                        }
+                        if let Some(pane) = &a.tmux_pane
+                            && let Err(why) = mesh_bridge::tmux::deliver(&msg, pane, &tmux)
+                        {
+                            crate::output::note(format!(
+                                "tmux: message {} not typed into {pane}: {why}",
+                                msg.msg_id
+                            ));
                         }
                         let line = if json {
                             let mut v = m.clone();
