@@ -370,3 +370,35 @@ fn watch_types_allowed_messages_into_a_tmux_pane_and_refuses_the_rest() {
             .contains("rm -rf")
     );
 }
+
+#[test]
+fn watch_over_the_mesh_prints_mail_sent_on_another_host() {
+    use crate::mesh_fixture::Node;
+    let hub = Node::new();
+    let mut laptop = Node::new();
+    // Presence on the mesh scope is opt-in; it tells when the watcher runs.
+    laptop.sb.set("KIOKU_MESH_MESSAGING_PRESENCE_MESH", "1");
+    let _h = hub.serve(&[]);
+    let _l = laptop.serve(&[&hub]);
+    let watch = Watch::start(&laptop.sb, "alice@laptop");
+    assert!(
+        crate::harness::eventually(ARRIVAL, || {
+            as_agent(&hub.sb, "bob@hub", &["msg", "who"], None)
+                .stdout
+                .contains("alice@laptop")
+        }),
+        "the watcher never announced itself across the mesh"
+    );
+    let started = Instant::now();
+    let sent = as_agent(
+        &hub.sb,
+        "bob@hub",
+        &["msg", "send", "--to", "alice@laptop", "from the hub"],
+        None,
+    );
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let line = watch.next().expect("no line for mail from another host");
+    println!("mesh send to watch line: {:?}", started.elapsed());
+    assert_eq!(line["msg_id"], sent.stdout.trim(), "{line}");
+    assert_eq!(line["body"], "from the hub", "{line}");
+}
