@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod format;
+mod msg_args;
 mod output;
 mod setup;
 

@@ -16,6 +16,7 @@
 
 pub mod error;
 mod feed;
+mod history;
 pub mod inbox;
 pub mod keys;
 pub mod limits;
