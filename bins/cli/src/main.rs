@@ -7,6 +7,7 @@ mod format;
 mod msg_args;
 mod output;
 mod setup;
+mod tls_args;
 
 use std::process::ExitCode;
 
