@@ -486,3 +486,11 @@ pub fn enroll(ca: &Sandbox, peer: &Sandbox, cn: &str, scopes: &[&str]) {
     let bundle = ca.km_stdin(&args, &blob).ok().to_owned();
     peer.km_stdin(&["tls", "install"], &bundle).ok();
 }
+
+/// Run the CLI in `s` as the agent `agent` (its client id), with `input` on
+/// standard input.
+pub fn as_agent(s: &Sandbox, agent: &str, args: &[&str], input: Option<&str>) -> Run {
+    let mut cmd = s.command(&bin("kioku-mesh"));
+    cmd.env("KIOKU_MESH_CLIENT_ID", agent).args(args);
+    run_bounded(&mut cmd, input)
+}

@@ -100,16 +100,20 @@ fn client_config(tls_dir: &std::path::Path, hub_tls: u16) -> String {
     )
 }
 
+/// A runtime for this test's own Zenoh clients.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Whether a Zenoh client with the credentials in `tls_dir` gets a session
 /// with the hub at all.
 fn links(tls_dir: &std::path::Path, hub_tls: u16) -> bool {
     let config = client_config(tls_dir, hub_tls);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    runtime().block_on(async move {
         let Ok(config) = zenoh::Config::from_json5(&config) else {
             return false;
         };
@@ -177,12 +181,7 @@ fn adversary(outsider: &Sandbox, hub_tls: u16, window: Duration) -> Vec<String> 
     let config = client_config(&tls_dir, hub_tls);
     let team = mesh_core::daemon_config::StorageScope::parse("team/core").unwrap();
     let fp = mesh_core::access::replication_fingerprint(&team);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    runtime().block_on(async move {
         let config = zenoh::Config::from_json5(&config).unwrap();
         let session = zenoh::open(config)
             .await

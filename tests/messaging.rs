@@ -9,12 +9,6 @@ use std::time::Duration;
 use crate::harness::{Sandbox, bin, eventually, run_bounded};
 use crate::mesh_fixture::{CONVERGE, Node};
 
-fn as_agent(s: &Sandbox, agent: &str, args: &[&str]) -> crate::harness::Run {
-    let mut cmd = s.command(&bin("kioku-mesh"));
-    cmd.env("KIOKU_MESH_CLIENT_ID", agent).args(args);
-    run_bounded(&mut cmd, None)
-}
-
 fn inbox_ids(s: &Sandbox, agent: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec!["msg", "inbox", "--format", "json"];
     args.extend_from_slice(extra);
@@ -27,6 +21,11 @@ fn inbox_ids(s: &Sandbox, agent: &str, extra: &[&str]) -> Vec<String> {
         .iter()
         .map(|m| m["msg_id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The CLI as `agent`, no input.
+fn as_agent(s: &Sandbox, agent: &str, args: &[&str]) -> crate::harness::Run {
+    crate::harness::as_agent(s, agent, args, None)
 }
 
 /// Every key in the local mailbox.

@@ -8,16 +8,10 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Sandbox, bin, run_bounded};
+use crate::harness::{Sandbox, as_agent, bin, run_bounded};
 
 /// How long a line may take to appear.
 const ARRIVAL: Duration = Duration::from_secs(10);
-
-fn as_agent(s: &Sandbox, agent: &str, args: &[&str], input: Option<&str>) -> crate::harness::Run {
-    let mut cmd = s.command(&bin("kioku-mesh"));
-    cmd.env("KIOKU_MESH_CLIENT_ID", agent).args(args);
-    run_bounded(&mut cmd, input)
-}
 
 /// A running `watch`, its output lines on a channel; killed on drop.
 struct Watch {
@@ -27,13 +21,25 @@ struct Watch {
 
 impl Watch {
     fn start(s: &Sandbox, agent: &str) -> Self {
+        Self::start_with(s, agent, &[]).0
+    }
+
+    /// `watch --format json` with `extra` arguments; also returns a thread
+    /// collecting its standard error, which ends when the watcher does.
+    fn start_with(
+        s: &Sandbox,
+        agent: &str,
+        extra: &[&str],
+    ) -> (Self, std::thread::JoinHandle<Vec<String>>) {
         let mut cmd = s.command(&bin("kioku-mesh"));
         cmd.env("KIOKU_MESH_CLIENT_ID", agent)
             .args(["watch", "--format", "json"])
+            .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -42,7 +48,13 @@ impl Watch {
                 }
             }
         });
-        Self { child, lines }
+        let errors = std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        (Self { child, lines }, errors)
     }
 
     /// The next line, waiting at most [`ARRIVAL`].
@@ -287,34 +299,7 @@ fn watch_types_allowed_messages_into_a_tmux_pane_and_refuses_the_rest() {
     )
     .unwrap();
 
-    let mut cmd = s.command(&bin("kioku-mesh"));
-    cmd.env("KIOKU_MESH_CLIENT_ID", "alice@mbp")
-        .args([
-            "watch",
-            "--messages",
-            "--format",
-            "json",
-            "--tmux-pane",
-            &pane,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let errors = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
-    let watch = Watch { child, lines };
+    let (watch, errors) = Watch::start_with(&s, "alice@mbp", &["--messages", "--tmux-pane", &pane]);
     assert!(
         crate::harness::eventually(ARRIVAL, || as_agent(&s, "bob@desk", &["msg", "who"], None)
             .stdout

@@ -73,7 +73,7 @@ pub async fn open_pool(path: &Path, max_connections: u32) -> Result<SqlitePool> 
 const OPEN_RETRY: Duration = Duration::from_secs(10);
 
 /// SQLITE_BUSY or SQLITE_LOCKED.
-pub fn is_busy(error: &sqlx::Error) -> bool {
+fn is_busy(error: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = error else {
         return false;
     };
