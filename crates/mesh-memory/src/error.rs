@@ -11,6 +11,10 @@ pub enum MemoryError {
     #[error(transparent)]
     Core(#[from] CoreError),
 
+    /// The embedding model is missing or damaged.
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
+
     /// subject or summary missing or a placeholder.
     #[error(
         "{missing} required: subject is the short topic (e.g. \"recall_context latency\"), summary is \

@@ -46,6 +46,7 @@ mod any_store;
 pub mod backfill;
 mod db;
 pub mod doctor;
+pub mod embed;
 mod error;
 pub mod gc;
 pub mod index;
@@ -69,10 +70,14 @@ pub use mesh_core::{Environment, Identity, MemoryType, Observation, Paths, Setti
 
 pub use any_store::AnyStore;
 pub use error::{MemoryError, Result};
+pub use embed::{EmbedError, EmbedProgress, ModelStatus};
+pub use index::hybrid::Fusion;
 pub use index::{Index, Inspected, ObservationState};
 pub use lint::LintWarning;
 pub use local::LocalStore;
-pub use memory::{BulkProgress, BulkSelector, Memory, SaveOutcome, SessionReport, StatusReport};
+pub use memory::{
+    BulkProgress, BulkSelector, EmbeddingStatus, Memory, SaveOutcome, SessionReport, StatusReport,
+};
 pub use mesh::{MeshOptions, MeshStore};
 pub use query::{SearchMode, SearchQuery};
 pub use save::SaveRequest;

@@ -20,6 +20,10 @@ use crate::store::{
 };
 use crate::supersede;
 
+mod semantic;
+
+pub use semantic::EmbeddingStatus;
+
 /// Full-text segments tolerated before [`Memory::maintain`] merges them.
 const MAX_FTS_SEGMENTS: u64 = 2;
 
@@ -111,6 +115,8 @@ pub struct Memory<S> {
     settings: Settings,
     env: Environment,
     identity: OnceLock<Identity>,
+    /// The embedding model, once loaded (see `semantic.rs`).
+    encoder: std::sync::Mutex<Option<std::sync::Arc<crate::embed::Encoder>>>,
 }
 
 impl<S: MemoryStore> Memory<S> {
@@ -122,6 +128,7 @@ impl<S: MemoryStore> Memory<S> {
             settings,
             env,
             identity: OnceLock::new(),
+            encoder: std::sync::Mutex::new(None),
         }
     }
 
@@ -165,6 +172,7 @@ impl<S: MemoryStore> Memory<S> {
             &observation.subject,
         );
         let put = self.store.put_observation(&observation).await?;
+        self.embed_saved(&observation).await;
         let supersede_candidates = if observation.supersedes.is_empty() {
             self.supersede_candidates(&observation)
                 .await
@@ -202,15 +210,19 @@ impl<S: MemoryStore> Memory<S> {
         Ok(supersede::candidates_from(obs, pool))
     }
 
-    /// Search the index.
+    /// Search the index. A hybrid search loads the embedding model and
+    /// fails with [`crate::EmbedError::NotInstalled`] when there is none.
     pub async fn search(&self, q: &SearchQuery) -> Result<Vec<Observation>> {
+        if q.mode == crate::query::SearchMode::Hybrid {
+            return self.search_hybrid(q).await;
+        }
         self.store.index().search(q).await
     }
 
     /// Search; when an AND search of several terms finds nothing, search
     /// again with OR. Returns the results and whether the fallback ran.
     pub async fn search_or_fall_back(&self, q: &SearchQuery) -> Result<(Vec<Observation>, bool)> {
-        let results = self.store.index().search(q).await?;
+        let results = self.search(q).await?;
         if !results.is_empty() || q.mode != crate::query::SearchMode::And {
             return Ok((results, false));
         }

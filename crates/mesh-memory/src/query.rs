@@ -20,17 +20,22 @@ pub enum SearchMode {
     Or,
     /// AND results first, then OR results fill the remaining slots.
     AndOr,
+    /// Ranked by meaning and words together: sentence-embedding similarity
+    /// fused with keyword evidence (needs `kioku-mesh model install` for
+    /// the meaning part).
+    Hybrid,
 }
 
 impl SearchMode {
-    /// Parse `and`, `or` or `and_or`.
+    /// Parse `and`, `or`, `and_or` or `hybrid`.
     pub fn parse(value: &str) -> Result<Self> {
         match value {
             "and" => Ok(Self::And),
             "or" => Ok(Self::Or),
             "and_or" => Ok(Self::AndOr),
+            "hybrid" => Ok(Self::Hybrid),
             other => Err(MemoryError::InvalidArgument(format!(
-                "search_mode must be one of 'and', 'or', 'and_or', got '{other}'"
+                "search_mode must be one of 'and', 'or', 'and_or', 'hybrid', got '{other}'"
             ))),
         }
     }
@@ -41,6 +46,7 @@ impl SearchMode {
             Self::And => "and",
             Self::Or => "or",
             Self::AndOr => "and_or",
+            Self::Hybrid => "hybrid",
         }
     }
 }
@@ -60,6 +66,9 @@ pub struct Cursor {
 pub struct SearchQuery {
     /// Whitespace-separated terms; empty browses by recency.
     pub text: String,
+    /// Other phrasings of the same question (another language, synonyms);
+    /// results of all of them are fused.
+    pub alternatives: Vec<String>,
     /// How terms combine.
     pub mode: SearchMode,
     /// Any of these projects (exact values).
@@ -100,6 +109,7 @@ impl Default for SearchQuery {
     fn default() -> Self {
         Self {
             text: String::new(),
+            alternatives: Vec::new(),
             mode: SearchMode::And,
             projects: Vec::new(),
             agent_family: String::new(),

@@ -6,6 +6,7 @@
 //! mirrors the Zenoh storage. Either way it can be rebuilt from the source
 //! of truth at any time.
 
+pub mod hybrid;
 pub(crate) mod maintain;
 pub(crate) mod plan;
 pub(crate) mod schema;
@@ -134,11 +135,26 @@ impl Index {
             .map_err(|e| db::classify(e, &self.path, "write"))
     }
 
-    /// Run a search.
+    /// Run a search. A hybrid search here ranks by keyword evidence only;
+    /// [`crate::Memory::search`] adds the embedding model when installed.
     pub async fn search(&self, q: &SearchQuery) -> Result<Vec<Observation>> {
+        self.search_with(q, None, hybrid::Fusion::default()).await
+    }
+
+    /// Run a search, hybrid ones with `encoder`.
+    pub(crate) async fn search_with(
+        &self,
+        q: &SearchQuery,
+        encoder: Option<&crate::embed::Encoder>,
+        fusion: hybrid::Fusion,
+    ) -> Result<Vec<Observation>> {
         let now = q.now.clone().unwrap_or_else(mesh_core::timestamp::now);
         let limit = q.effective_limit();
+        let has_text = !q.text.trim().is_empty() || q.alternatives.iter().any(|a| !a.trim().is_empty());
         match q.mode {
+            // Without text there is nothing to rank by: browse by recency.
+            SearchMode::Hybrid if !has_text => self.run_pass(q, Pass::And, limit, &now).await,
+            SearchMode::Hybrid => self.search_hybrid(q, encoder, fusion).await,
             SearchMode::And => self.run_pass(q, Pass::And, limit, &now).await,
             SearchMode::Or => self.run_pass(q, Pass::Or, limit, &now).await,
             SearchMode::AndOr => {

@@ -189,6 +189,23 @@ pub fn plan(q: &SearchQuery, pass: Pass, limit: usize, now: &str, fts_as_like: b
     }
 }
 
+/// Every row the query's filters admit (text aside), with what hybrid
+/// ranking reads: rid, importance, created_at and the stored vector of
+/// `model` (NULL when there is none yet).
+pub fn eligible(q: &SearchQuery, now: &str, model: &str) -> Plan {
+    let mut filters: Vec<String> = Vec::new();
+    let mut binds = vec![Bind::Text(model.to_owned())];
+    base_filters(q, now, &mut filters, &mut binds);
+    Plan {
+        sql: format!(
+            "SELECT o.rid, o.importance, o.created_at, v.scale, v.vec FROM ix_obs o \
+             LEFT JOIN ix_vec v ON v.observation_id = o.observation_id AND v.model = ?{}",
+            where_clause(&filters)
+        ),
+        binds,
+    }
+}
+
 /// The internal limit of the OR pass of AND_OR.
 pub fn or_pass_limit(limit: usize) -> usize {
     (limit * 2).max(limit + 20).min(crate::query::MAX_SEARCH)

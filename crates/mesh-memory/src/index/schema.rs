@@ -201,6 +201,11 @@ pub async fn ensure(conn: &mut SqliteConnection) -> Result<SchemaState> {
         .execute(&mut *conn)
         .await
         .ctx("creating the row store")?;
+    // Vectors are keyed by observation id and outlive index rebuilds.
+    sqlx::raw_sql(crate::embed::vectors::TABLE)
+        .execute(&mut *conn)
+        .await
+        .ctx("creating the vector table")?;
     let version: Option<String> =
         sqlx::query_scalar("SELECT value FROM ix_meta WHERE key = 'schema_version'")
             .fetch_optional(&mut *conn)

@@ -1,0 +1,188 @@
+//! Vectors beside the index: one quantised embedding per observation and
+//! model, keyed by observation id so that an index rebuild keeps them.
+//!
+//! A vector is stored as 512 signed bytes and one scale (the largest
+//! absolute component over 127): 512 bytes a row, cosine error well under
+//! 0.01, and a dot product is a loop over bytes.
+
+use sqlx::{Row, SqlitePool};
+
+use super::{Encoder, MODEL_ID};
+use crate::error::{DbContext, Result};
+
+/// Dimensions of a vector.
+pub const DIM: usize = 512;
+
+/// Rows embedded per transaction while backfilling.
+const BATCH: usize = 32;
+
+/// The vector table (created with the index).
+pub(crate) const TABLE: &str = r"
+CREATE TABLE IF NOT EXISTS ix_vec (
+    observation_id TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    scale          REAL NOT NULL,
+    vec            BLOB NOT NULL,
+    PRIMARY KEY (observation_id, model)
+) WITHOUT ROWID;
+";
+
+/// Progress of a backfill: rows done and rows that were missing at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbedProgress {
+    /// Rows embedded so far.
+    pub done: u64,
+    /// Rows without a vector when the backfill started.
+    pub total: u64,
+}
+
+/// The text a note is embedded from: what a searcher would describe.
+pub(crate) fn note_text(subject: &str, summary: &str, content: &str, tags: &str) -> String {
+    let mut text = String::with_capacity(subject.len() + summary.len() + content.len() + 8);
+    for part in [subject, summary, content, tags] {
+        let part = part.trim();
+        if !part.is_empty() {
+            if !text.is_empty() {
+                text.push_str(". ");
+            }
+            text.push_str(part);
+        }
+    }
+    text
+}
+
+/// Quantise a unit vector: (scale, bytes).
+pub(crate) fn quantize(v: &[f32]) -> (f32, Vec<u8>) {
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let bytes = v
+        .iter()
+        .map(|x| ((x / scale).round().clamp(-127.0, 127.0) as i8).to_le_bytes()[0])
+        .collect();
+    (scale, bytes)
+}
+
+/// Dot product of a query vector with a stored one.
+pub(crate) fn dot(query: &[f32], scale: f32, stored: &[u8]) -> f32 {
+    let mut acc = 0.0f32;
+    for (q, &b) in query.iter().zip(stored) {
+        acc += q * f32::from(i8::from_le_bytes([b]));
+    }
+    acc * scale
+}
+
+/// Live rows with no vector of the current model, at most `limit`:
+/// (observation id, text).
+async fn missing(pool: &SqlitePool, limit: usize) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT o.observation_id, o.subject, o.summary, f.content, f.tags FROM ix_obs o \
+         JOIN ix_fts f ON f.rowid = o.rid \
+         LEFT JOIN ix_vec v ON v.observation_id = o.observation_id AND v.model = ? \
+         WHERE v.observation_id IS NULL AND o.deleted_at IS NULL AND o.shadowed_at IS NULL \
+         ORDER BY o.created_at DESC LIMIT ?",
+    )
+    .bind(MODEL_ID)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+    .ctx("listing rows without vectors")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let text = note_text(r.get(1), r.get(2), r.get(3), r.get(4));
+            (r.get::<String, _>(0), text)
+        })
+        .collect())
+}
+
+/// Live rows without a vector of the current model.
+pub(crate) async fn count_missing(pool: &SqlitePool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ix_obs o \
+         LEFT JOIN ix_vec v ON v.observation_id = o.observation_id AND v.model = ? \
+         WHERE v.observation_id IS NULL AND o.deleted_at IS NULL AND o.shadowed_at IS NULL",
+    )
+    .bind(MODEL_ID)
+    .fetch_one(pool)
+    .await
+    .ctx("counting rows without vectors")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Rows holding a vector of the current model.
+pub(crate) async fn count_stored(pool: &SqlitePool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ix_vec WHERE model = ?")
+        .bind(MODEL_ID)
+        .fetch_one(pool)
+        .await
+        .ctx("counting vectors")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Embed live rows that have no vector yet, newest first, at most `limit`
+/// (all when `None`), calling `progress` after each batch.
+pub(crate) async fn embed_missing(
+    pool: &SqlitePool,
+    encoder: &Encoder,
+    limit: Option<u64>,
+    progress: &mut dyn FnMut(EmbedProgress),
+) -> Result<u64> {
+    let total = count_missing(pool).await?;
+    let total = limit.map_or(total, |l| l.min(total));
+    let mut state = EmbedProgress { done: 0, total };
+    while state.done < total {
+        let want = usize::try_from(total - state.done).unwrap_or(BATCH).min(BATCH);
+        let rows = missing(pool, want).await?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut vectors = Vec::with_capacity(rows.len());
+        for (id, text) in &rows {
+            vectors.push((id.as_str(), encoder.encode(text)?));
+        }
+        store(pool, &vectors).await?;
+        state.done += rows.len() as u64;
+        progress(state);
+    }
+    Ok(state.done)
+}
+
+/// Store vectors for `rows`, replacing earlier ones of the same model.
+pub(crate) async fn store(pool: &SqlitePool, rows: &[(&str, Vec<f32>)]) -> Result<()> {
+    let mut tx = pool.begin().await.ctx("storing vectors")?;
+    for (id, v) in rows {
+        let (scale, bytes) = quantize(v);
+        sqlx::query("INSERT OR REPLACE INTO ix_vec(observation_id, model, scale, vec) VALUES (?, ?, ?, ?)")
+            .bind(*id)
+            .bind(MODEL_ID)
+            .bind(f64::from(scale))
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await
+            .ctx("storing a vector")?;
+    }
+    tx.commit().await.ctx("storing vectors")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantised_dot_products_stay_close_to_exact_ones() {
+        let a: Vec<f32> = (0..DIM).map(|i| ((i * 7 % 13) as f32 - 6.0) / 40.0).collect();
+        let b: Vec<f32> = (0..DIM).map(|i| ((i * 5 % 11) as f32 - 5.0) / 35.0).collect();
+        let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let (scale, bytes) = quantize(&b);
+        assert_eq!(bytes.len(), DIM);
+        assert!((dot(&a, scale, &bytes) - exact).abs() < 0.01 * exact.abs().max(1.0));
+        let (_, zero) = quantize(&[0.0; 4]);
+        assert_eq!(zero, vec![0; 4]);
+    }
+
+    #[test]
+    fn note_text_skips_empty_parts() {
+        assert_eq!(note_text("a", " ", "c", ""), "a. c");
+    }
+}
