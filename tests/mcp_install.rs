@@ -532,7 +532,7 @@ fn with_hooks_adds_the_mail_hooks_to_claude_code_settings_once() {
     assert!(
         wrong
             .fails_with(2)
-            .contains("--with-hooks writes Claude Code hooks")
+            .contains("--with-hooks writes Claude Code and Codex CLI hooks")
     );
 
     let out = s.km(&["mcp", "install", "--client", "claude-code", "--with-hooks"]);
@@ -574,4 +574,135 @@ fn with_hooks_adds_the_mail_hooks_to_claude_code_settings_once() {
         "--with-hooks",
     ]);
     assert!(again.ok().contains("hooks already in"), "{}", again.stdout);
+}
+
+#[test]
+fn with_hooks_for_codex_writes_hooks_json_and_trusts_it_once() {
+    let mut s = Sandbox::new();
+    let codex_home = s.dir.path().join("codex-home");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    s.set("CODEX_HOME", codex_home.to_str().unwrap());
+    let config = codex_home.join("config.toml");
+    let hooks = codex_home.join("hooks.json");
+    let before = "# Codex settings, hand-written\nmodel = \"gpt-5\" # favourite\n";
+    std::fs::write(&config, before).unwrap();
+    // A hook of someone else's comes first; ours goes after it.
+    let theirs = "{\n  \"hooks\": {\n    \"SessionStart\": [\n      { \"matcher\": \"startup\", \"hooks\": [ { \"type\": \"command\", \"command\": \"/usr/bin/theirs\" } ] }\n    ]\n  }\n}\n";
+    std::fs::write(&hooks, theirs).unwrap();
+
+    let dry = s.km(&[
+        "mcp",
+        "install",
+        "--client",
+        "codex-cli",
+        "--with-hooks",
+        "--dry-run",
+    ]);
+    assert!(
+        dry.ok()
+            .contains(&format!("# would write to {}\n", hooks.display())),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&hooks).unwrap(), theirs);
+
+    let out = s.km(&["mcp", "install", "--client", "codex-cli", "--with-hooks"]);
+    let text = out.ok().to_owned();
+    assert!(
+        text.contains(&format!(
+            "wrote hooks SessionStart, UserPromptSubmit, Stop to {}\nprevious file kept as ",
+            hooks.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "trusted hooks SessionStart, UserPromptSubmit, Stop in {}\nprevious file kept as ",
+            config.display()
+        )),
+        "{text}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&hooks).unwrap()).unwrap();
+    let start = doc["hooks"]["SessionStart"].as_array().unwrap();
+    assert_eq!(start.len(), 2, "{doc}");
+    assert_eq!(start[0]["hooks"][0]["command"], "/usr/bin/theirs");
+    for (event, flag) in [
+        ("SessionStart", "session-start"),
+        ("UserPromptSubmit", "user-prompt-submit"),
+        ("Stop", "stop"),
+    ] {
+        let command =
+            doc["hooks"][event].as_array().unwrap().last().unwrap()["hooks"][0]["command"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        assert!(
+            command.ends_with(&format!("kioku-mesh msg hook --event {flag}")),
+            "{command}"
+        );
+    }
+    // Trust keys name the canonical hooks.json and where each entry is.
+    let key_path = std::fs::canonicalize(&codex_home)
+        .unwrap()
+        .join("hooks.json")
+        .display()
+        .to_string();
+    let trusted = std::fs::read_to_string(&config).unwrap();
+    assert!(trusted.starts_with(before), "{trusted}");
+    assert!(trusted.contains("[mcp_servers.kioku_mesh]"), "{trusted}");
+    for key in ["session_start:1:0", "user_prompt_submit:0:0", "stop:0:0"] {
+        assert!(
+            trusted.contains(&format!(
+                "[hooks.state.\"{key_path}:{key}\"]\ntrusted_hash = \"sha256:"
+            )),
+            "{key}: {trusted}"
+        );
+    }
+    assert!(!trusted.contains("session_start:0:0"), "{trusted}");
+    let written = std::fs::read_to_string(&hooks).unwrap();
+
+    let again = s.km(&[
+        "mcp",
+        "install",
+        "--client",
+        "codex-cli",
+        "--force",
+        "--with-hooks",
+    ]);
+    let text = again.ok().to_owned();
+    assert!(
+        text.contains(&format!(
+            "hooks already in {}\nhooks already trusted in {}",
+            hooks.display(),
+            config.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&hooks).unwrap(), written);
+    assert_eq!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .matches("trusted_hash")
+            .count(),
+        3
+    );
+
+    std::fs::write(&hooks, "{ \"hooks\": ").unwrap();
+    let bad = s.km(&[
+        "mcp",
+        "install",
+        "--client",
+        "codex-cli",
+        "--force",
+        "--with-hooks",
+    ]);
+    assert!(
+        bad.fails_with(1)
+            .contains(&format!("error: cannot parse {} as JSON", hooks.display())),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&hooks).unwrap(), "{ \"hooks\": ");
 }

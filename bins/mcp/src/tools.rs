@@ -60,6 +60,16 @@ fn limit(value: i64, max: usize) -> usize {
 }
 
 impl Tools {
+    /// The mode asked for, or the default: hybrid when an embedding model
+    /// is installed (ADR 0011), else the reference's `fallback`.
+    fn mode_or(&self, requested: Option<&str>, fallback: SearchMode) -> String {
+        match requested {
+            Some(m) => m.to_owned(),
+            None if self.memory.model_installed() => SearchMode::Hybrid.as_str().to_owned(),
+            None => fallback.as_str().to_owned(),
+        }
+    }
+
     /// Tools over `memory`.
     pub fn new(memory: Arc<Memory<AnyStore>>) -> Self {
         Self { memory }
@@ -162,12 +172,14 @@ impl Tools {
     }
 
     pub async fn search_memory(&self, p: SearchMemory) -> Reply {
-        let (search_mode, since) = match (mode(&p.search_mode), since(&p.since_iso)) {
+        let requested = self.mode_or(p.search_mode.as_deref(), SearchMode::And);
+        let (search_mode, since) = match (mode(&requested), since(&p.since_iso)) {
             (Ok(m), Ok(s)) => (m, s),
             (Err(r), _) | (_, Err(r)) => return r,
         };
         let q = SearchQuery {
             text: p.query,
+            alternatives: p.queries.unwrap_or_default(),
             mode: search_mode,
             projects: self.memory.project_names(&p.project),
             agent_family: p.agent_family,
@@ -218,12 +230,12 @@ impl Tools {
     }
 
     pub async fn recall_context(&self, p: RecallContext) -> Reply {
-        let search_mode = match mode(&p.search_mode) {
+        let requested = self.mode_or(p.search_mode.as_deref(), SearchMode::AndOr);
+        let search_mode = match mode(&requested) {
             Ok(m) => m,
             Err(_) => {
                 return Reply::Text(format!(
-                    "search_mode must be one of 'and', 'or', 'and_or'. got: '{}'",
-                    p.search_mode
+                    "search_mode must be one of 'and', 'or', 'and_or', 'hybrid'. got: '{requested}'"
                 ));
             }
         };
@@ -256,6 +268,7 @@ impl Tools {
         let projects = self.memory.project_names(&p.project);
         let q = SearchQuery {
             text: p.query.clone(),
+            alternatives: p.queries.clone().unwrap_or_default(),
             mode: search_mode,
             projects: projects.clone(),
             memory_types: types.iter().filter_map(|t| MemoryType::parse(t)).collect(),

@@ -175,6 +175,7 @@ impl MemoryError {
             | Self::ToolCallFragment { .. }
             | Self::NeedsMesh { .. }
             | Self::NotAdmitted { .. } => true,
+            Self::Embed(e) => !matches!(e, crate::embed::EmbedError::Io { .. }),
             Self::Core(core) => core.is_usage(),
             _ => false,
         }

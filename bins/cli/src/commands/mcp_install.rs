@@ -8,7 +8,8 @@ use mesh_core::Environment;
 use super::{FAILED, OK, USAGE};
 use crate::args::{ClientArg, McpInstallArgs};
 use crate::output;
-use crate::setup::hooks::{self, HooksOutcome};
+use crate::setup::codex_hooks;
+use crate::setup::hooks;
 use crate::setup::mcp_clients::{self, McpClient, Outcome};
 use crate::setup::repair::{self, Repair};
 use crate::setup::{Result, SetupError};
@@ -34,46 +35,36 @@ pub fn run(a: &McpInstallArgs, env: &Environment) -> anyhow::Result<u8> {
 }
 
 fn install(client: McpClient, a: &McpInstallArgs, env: &Environment) -> Result<u8> {
-    if a.with_hooks && client != McpClient::ClaudeCode {
+    if a.with_hooks && !matches!(client, McpClient::ClaudeCode | McpClient::CodexCli) {
         output::note(format!(
-            "error: --with-hooks writes Claude Code hooks; for {} run `kioku-mesh msg hook --event ...` from its own hook settings (see the README)",
+            "error: --with-hooks writes Claude Code and Codex CLI hooks; for {} run `kioku-mesh msg hook --event ...` from its own hook settings (see the README)",
             client.display_name()
         ));
         return Ok(USAGE);
     }
     let code = register(client, a, env)?;
     if a.with_hooks && code == OK {
-        install_hooks(a, env)?;
+        install_hooks(client, a, env)?;
     }
     Ok(code)
 }
 
-fn install_hooks(a: &McpInstallArgs, env: &Environment) -> Result<()> {
-    let path = hooks::settings_path(env)?;
+/// The mail hooks: Claude Code's settings.json, or Codex's hooks.json and
+/// their trust in its config.toml.
+fn install_hooks(client: McpClient, a: &McpInstallArgs, env: &Environment) -> Result<()> {
     let cli = std::env::current_exe().map_err(|source| SetupError::Io {
         action: "cannot find",
         path: PathBuf::from("kioku-mesh"),
         source,
     })?;
-    match hooks::install_hooks(&path, &cli, a.dry_run)? {
-        HooksOutcome::DryRun(text) => output::line(text),
-        HooksOutcome::Present(path) => {
-            output::line(format!("hooks already in {}", path.display()));
-        }
-        HooksOutcome::Written {
-            path,
-            added,
-            backup,
-        } => {
-            output::line(format!(
-                "wrote hooks {} to {}",
-                added.join(", "),
-                path.display()
-            ));
-            if let Some(b) = backup {
-                output::line(format!("previous file kept as {}", b.display()));
-            }
-        }
+    let lines = if client == McpClient::CodexCli {
+        let files = codex_hooks::codex_hook_files(env)?;
+        codex_hooks::install_codex_hooks(&files, &cli, a.dry_run)?.lines()
+    } else {
+        hooks::install_hooks(&hooks::settings_path(env)?, &cli, a.dry_run)?.lines()
+    };
+    for line in lines {
+        output::line(line);
     }
     Ok(())
 }

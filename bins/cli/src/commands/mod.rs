@@ -8,6 +8,7 @@ mod gc;
 mod init;
 mod mcp_install;
 mod migrate;
+mod model;
 mod msg;
 mod msg_hook;
 mod save;
@@ -131,6 +132,9 @@ async fn run_with(command: &Command, memory: &Memory<AnyStore>) -> Result<u8> {
         Command::RealignIndex => status::realign(memory).await,
         Command::Doctor(a) => doctor::run(a, memory).await,
         Command::MigrateVisibility(a) => migrate::run(a, memory).await,
+        Command::Model(crate::args::ModelCommand::Install(a)) => model::install(a, memory).await,
+        Command::Model(crate::args::ModelCommand::Status(a)) => model::status(a, memory).await,
+        Command::Index(crate::args::IndexCommand::Embed) => model::embed(memory).await,
         Command::Init(_)
         | Command::Completions(_)
         | Command::Manpage

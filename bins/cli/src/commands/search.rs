@@ -20,7 +20,9 @@ pub async fn run(a: &SearchArgs, memory: &Memory<AnyStore>) -> Result<u8> {
             ModeArg::And => SearchMode::And,
             ModeArg::Or => SearchMode::Or,
             ModeArg::AndOr => SearchMode::AndOr,
+            ModeArg::Hybrid => SearchMode::Hybrid,
         },
+        alternatives: a.also.clone(),
         projects: if a.project.is_empty() {
             Vec::new()
         } else {

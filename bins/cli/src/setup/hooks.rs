@@ -4,7 +4,9 @@
 //! settings (`~/.claude/settings.json`, or `$CLAUDE_CONFIG_DIR/settings.json`)
 //! the way MCP entries are written: in place, other keys and comments kept,
 //! the previous file backed up, a malformed file refused untouched, and an
-//! entry that is already there left alone.
+//! entry that is already there left alone. The entries themselves
+//! ([`HOOKS`], [`group`]) are shared with Codex's hooks
+//! ([`super::codex_hooks`]), which reads the same format.
 
 use std::path::{Path, PathBuf};
 
@@ -13,11 +15,44 @@ use mesh_core::Environment;
 
 use super::{Result, SetupError, parse_client_json, write_config};
 
-/// The events and the `--event` value each runs.
-const EVENTS: [(&str, &str); 3] = [
-    ("SessionStart", "session-start"),
-    ("UserPromptSubmit", "user-prompt-submit"),
-    ("Stop", "stop"),
+/// One mail hook: the event it runs on and how its entry looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookSpec {
+    /// The event as Claude Code and Codex spell it in their hook files.
+    pub event: &'static str,
+    /// Codex's snake_case name of the event (its trust keys and hashes).
+    pub snake: &'static str,
+    /// The `msg hook --event` value the command passes.
+    pub flag: &'static str,
+    /// The group's `matcher`, when it has one.
+    pub matcher: Option<&'static str>,
+    /// The handler's `timeout` in seconds, when it sets one.
+    pub timeout: Option<u64>,
+}
+
+/// The mail hooks, in the order they are written.
+pub const HOOKS: [HookSpec; 3] = [
+    HookSpec {
+        event: "SessionStart",
+        snake: "session_start",
+        flag: "session-start",
+        matcher: None,
+        timeout: None,
+    },
+    HookSpec {
+        event: "UserPromptSubmit",
+        snake: "user_prompt_submit",
+        flag: "user-prompt-submit",
+        matcher: None,
+        timeout: None,
+    },
+    HookSpec {
+        event: "Stop",
+        snake: "stop",
+        flag: "stop",
+        matcher: None,
+        timeout: None,
+    },
 ];
 
 /// What `install_hooks` did.
@@ -38,6 +73,31 @@ pub enum HooksOutcome {
     DryRun(String),
 }
 
+impl HooksOutcome {
+    /// What `mcp install` prints for this outcome.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Self::DryRun(text) => vec![text.clone()],
+            Self::Present(path) => vec![format!("hooks already in {}", path.display())],
+            Self::Written {
+                path,
+                added,
+                backup,
+            } => {
+                let mut lines = vec![format!(
+                    "wrote hooks {} to {}",
+                    added.join(", "),
+                    path.display()
+                )];
+                if let Some(b) = backup {
+                    lines.push(format!("previous file kept as {}", b.display()));
+                }
+                lines
+            }
+        }
+    }
+}
+
 /// Claude Code's user settings file.
 pub fn settings_path(env: &Environment) -> Result<PathBuf> {
     if let Some(dir) = env.var("CLAUDE_CONFIG_DIR") {
@@ -49,21 +109,42 @@ pub fn settings_path(env: &Environment) -> Result<PathBuf> {
     Ok(home.join(".claude").join("settings.json"))
 }
 
-fn command(cli: &Path, event: &str) -> String {
-    format!("{} msg hook --event {event}", cli.display())
+/// The command line a hook runs: `<cli> msg hook --event <flag>`.
+pub fn command(cli: &Path, flag: &str) -> String {
+    format!("{} msg hook --event {flag}", cli.display())
 }
 
-fn entry(command: String) -> CstInputValue {
-    CstInputValue::Object(vec![(
+/// The matcher group of one hook, as both clients read it:
+/// `{"matcher"?, "hooks": [{"type": "command", "command", "timeout"?}]}`.
+pub fn group(cli: &Path, spec: &HookSpec) -> CstInputValue {
+    let mut handler = vec![
+        (
+            "type".to_owned(),
+            CstInputValue::String("command".to_owned()),
+        ),
+        (
+            "command".to_owned(),
+            CstInputValue::String(command(cli, spec.flag)),
+        ),
+    ];
+    if let Some(seconds) = spec.timeout {
+        handler.push((
+            "timeout".to_owned(),
+            CstInputValue::Number(seconds.to_string()),
+        ));
+    }
+    let mut group = Vec::with_capacity(2);
+    if let Some(matcher) = spec.matcher {
+        group.push((
+            "matcher".to_owned(),
+            CstInputValue::String(matcher.to_owned()),
+        ));
+    }
+    group.push((
         "hooks".to_owned(),
-        CstInputValue::Array(vec![CstInputValue::Object(vec![
-            (
-                "type".to_owned(),
-                CstInputValue::String("command".to_owned()),
-            ),
-            ("command".to_owned(), CstInputValue::String(command)),
-        ])]),
-    )])
+        CstInputValue::Array(vec![CstInputValue::Object(handler)]),
+    ));
+    CstInputValue::Object(group)
 }
 
 /// Add the three hook entries for `cli` to the settings at `path`.
@@ -80,8 +161,9 @@ pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutc
         .object_value_or_create("hooks")
         .ok_or_else(|| shape("hooks is not an object"))?;
     let mut added = Vec::new();
-    for (event, flag) in EVENTS {
-        let wanted = command(cli, flag);
+    for spec in &HOOKS {
+        let event = spec.event;
+        let wanted = command(cli, spec.flag);
         let list = hooks
             .array_value_or_create(event)
             .ok_or_else(|| shape(&format!("hooks.{event} is not an array")))?;
@@ -92,7 +174,7 @@ pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutc
             })
         });
         if !present {
-            list.append(entry(wanted));
+            list.append(group(cli, spec));
             added.push(event);
         }
     }

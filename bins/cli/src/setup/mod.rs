@@ -1,9 +1,12 @@
 //! Setting up the host around kioku-mesh: registering the MCP server with
-//! MCP clients (and repairing old registrations), and the systemd unit that
-//! runs the daemon. These edit other programs' files, so they live in the
-//! CLI, not in the libraries.
+//! MCP clients (and repairing old registrations), the mail hooks of Claude
+//! Code and Codex CLI, and the systemd unit that runs the daemon. These
+//! edit other programs' files, so they live in the CLI, not in the
+//! libraries.
 
 pub mod client_files;
+pub mod codex_hooks;
+pub mod codex_trust;
 pub mod hooks;
 pub mod json_tokens;
 pub mod mcp_clients;

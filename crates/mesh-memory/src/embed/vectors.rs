@@ -125,7 +125,7 @@ pub(crate) async fn embed_missing(
     pool: &SqlitePool,
     encoder: &Encoder,
     limit: Option<u64>,
-    progress: &mut dyn FnMut(EmbedProgress),
+    progress: &mut (dyn FnMut(EmbedProgress) + Send),
 ) -> Result<u64> {
     let total = count_missing(pool).await?;
     let total = limit.map_or(total, |l| l.min(total));

@@ -89,6 +89,15 @@ impl Index {
                 None => None,
             };
             let keyword = self.keyword_scores(text, &rows).await?;
+            if tracing::enabled!(tracing::Level::TRACE) {
+                for r in &rows {
+                    let sim = match (&query_vec, &r.vector) {
+                        (Some(q), Some((s, v))) => vectors::dot(q, *s, v),
+                        _ => f32::NAN,
+                    };
+                    tracing::trace!(rid = r.rid, sim, keyword = keyword.get(&r.rid).copied().unwrap_or(0.0), "hybrid evidence");
+                }
+            }
             for (rid, score) in fuse(&rows, query_vec.as_deref(), &keyword, fusion, &now) {
                 let slot = best.entry(rid).or_insert(f32::MIN);
                 *slot = slot.max(score);

@@ -85,7 +85,7 @@ impl<S: MemoryStore> Memory<S> {
 
     /// Embed every live observation that has no vector yet, calling
     /// `progress` as batches finish. Returns how many were embedded.
-    pub async fn embed_index(&self, progress: &mut dyn FnMut(EmbedProgress)) -> Result<u64> {
+    pub async fn embed_index(&self, progress: &mut (dyn FnMut(EmbedProgress) + Send)) -> Result<u64> {
         let encoder = self.encoder()?;
         embed::vectors::embed_missing(self.store.index().pool(), &encoder, None, progress).await
     }
