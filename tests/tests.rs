@@ -59,6 +59,9 @@ mod mesh_index;
 /// The MCP server in mesh mode.
 mod mesh_mcp;
 
+/// Hybrid search with the real embedding model, locally and in the mesh.
+mod hybrid;
+
 /// Seeding and wire-level garbage for the mesh tests, through the library.
 mod mesh_seed;
 

@@ -76,7 +76,9 @@ pub fn run_eval(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--fusion" => {
-                let f = it.next().context("--fusion needs a value: rrf or weighted:<w>")?;
+                let f = it
+                    .next()
+                    .context("--fusion needs a value: rrf or weighted:<w>")?;
                 modes.push(Mode {
                     label: format!("hybrid[{f}]"),
                     arg: "hybrid",
@@ -95,7 +97,13 @@ pub fn run_eval(args: &[String]) -> Result<()> {
     let home = std::env::temp_dir().join(format!("kioku-eval-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home)?;
-    let result = evaluate(&ws.root.join("eval"), &bin, &home, &tools.model_wheel, &modes);
+    let result = evaluate(
+        &ws.root.join("eval"),
+        &bin,
+        &home,
+        &tools.model_wheel,
+        &modes,
+    );
     let _ = std::fs::remove_dir_all(&home);
     result
 }
@@ -143,10 +151,15 @@ fn evaluate(dir: &Path, bin: &Path, home: &Path, wheel: &PathBuf, modes: &[Mode]
             .arg(format!("--summary={}", s("summary")))
             .arg(format!("--project={}", s("project")))
             .arg(format!("--memory-type={}", s("memory_type")))
-            .arg(format!("--importance={}", o["importance"].as_i64().unwrap_or(2)))
+            .arg(format!(
+                "--importance={}",
+                o["importance"].as_i64().unwrap_or(2)
+            ))
             .arg(format!("--tags={}", tags.join(",")));
         if let Some(old) = o["supersedes"].as_str() {
-            let id = ids.get(old).with_context(|| format!("{key} supersedes unknown {old}"))?;
+            let id = ids
+                .get(old)
+                .with_context(|| format!("{key} supersedes unknown {old}"))?;
             c.arg(format!("--supersedes={id}"));
             hidden.insert(old.to_owned());
         }
@@ -199,7 +212,15 @@ fn evaluate(dir: &Path, bin: &Path, home: &Path, wheel: &PathBuf, modes: &[Mode]
         let started = std::time::Instant::now();
         for q in &queries {
             let mut c = cli(bin, home);
-            c.args(["search", "--search-mode", mode.arg, "-n", "10", "--format", "json"]);
+            c.args([
+                "search",
+                "--search-mode",
+                mode.arg,
+                "-n",
+                "10",
+                "--format",
+                "json",
+            ]);
             if let Some(p) = &q.project {
                 c.arg(format!("--project={p}"));
             }
@@ -258,7 +279,11 @@ fn score(q: &Query, ranked: &[&str], hidden: &HashSet<String>) -> Score {
         .map(|(i, g)| gain(*g) / (i as f64 + 2.0).log2())
         .sum();
     s.ndcg = if idcg > 0.0 { dcg / idcg } else { 0.0 };
-    let found = ranked.iter().take(5).filter(|k| q.relevant.contains_key(**k)).count();
+    let found = ranked
+        .iter()
+        .take(5)
+        .filter(|k| q.relevant.contains_key(**k))
+        .count();
     s.recall = found as f64 / q.relevant.len().min(5) as f64;
     s.mrr = ranked
         .iter()
@@ -291,7 +316,10 @@ fn print_table(table: &BTreeMap<String, BTreeMap<String, Score>>, modes: &[Mode]
     }
     print!("| **all** |");
     for m in modes {
-        print!(" {} |", overall.get(&m.label).cloned().unwrap_or_default().row());
+        print!(
+            " {} |",
+            overall.get(&m.label).cloned().unwrap_or_default().row()
+        );
     }
     println!();
 }

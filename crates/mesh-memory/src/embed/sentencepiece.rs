@@ -50,7 +50,9 @@ impl Tokenizer {
                     for f in Fields::new(msg) {
                         match f.map_err(|_| bad("damaged piece"))? {
                             (1, Value::Bytes(b)) => {
-                                text = Some(std::str::from_utf8(b).map_err(|_| bad("piece not UTF-8"))?)
+                                text = Some(
+                                    std::str::from_utf8(b).map_err(|_| bad("piece not UTF-8"))?,
+                                )
                             }
                             (2, Value::Fixed32(bits)) => score = f32::from_bits(bits),
                             (3, Value::Varint(v)) => kind = v,
@@ -196,23 +198,22 @@ impl Normalizer {
                     break;
                 }
                 node ^= offset(unit);
-                if unit & 0x100 != 0 {
-                    if let Some(&leaf) = self.units.get(node) {
-                        best = Some((i + 1, (leaf & 0x7FFF_FFFF) as usize));
-                    }
+                if unit & 0x100 != 0
+                    && let Some(&leaf) = self.units.get(node)
+                {
+                    best = Some((i + 1, (leaf & 0x7FFF_FFFF) as usize));
                 }
             }
         }
-        if let Some((len, at)) = best {
-            if let Some(rest) = self.replacements.get(at..) {
-                let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-                // A rule never ends inside a character of valid input, and
-                // its replacement is UTF-8; anything else is ignored.
-                if input.is_char_boundary(len) {
-                    if let Ok(r) = std::str::from_utf8(&rest[..end]) {
-                        return (r, len);
-                    }
-                }
+        // A rule never ends inside a character of valid input, and its
+        // replacement is UTF-8; anything else is ignored.
+        if let Some((len, at)) = best
+            && let Some(rest) = self.replacements.get(at..)
+            && input.is_char_boundary(len)
+        {
+            let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+            if let Ok(r) = std::str::from_utf8(&rest[..end]) {
+                return (r, len);
             }
         }
         let len = input.chars().next().map_or(0, char::len_utf8);

@@ -131,7 +131,9 @@ pub(crate) async fn embed_missing(
     let total = limit.map_or(total, |l| l.min(total));
     let mut state = EmbedProgress { done: 0, total };
     while state.done < total {
-        let want = usize::try_from(total - state.done).unwrap_or(BATCH).min(BATCH);
+        let want = usize::try_from(total - state.done)
+            .unwrap_or(BATCH)
+            .min(BATCH);
         let rows = missing(pool, want).await?;
         if rows.is_empty() {
             break;
@@ -147,19 +149,75 @@ pub(crate) async fn embed_missing(
     Ok(state.done)
 }
 
+/// Background embedding for a long-running process (the daemon's index
+/// keeper): each [`Backfiller::tick`] embeds a bounded batch of rows that
+/// have no vector, once a model is installed.
+pub(crate) struct Backfiller {
+    dir: std::path::PathBuf,
+    encoder: Option<Encoder>,
+    warned: bool,
+}
+
+impl Backfiller {
+    /// Rows embedded per tick: a few hundred milliseconds of work.
+    const PER_TICK: u64 = 64;
+
+    pub(crate) fn new(dir: std::path::PathBuf) -> Self {
+        Self {
+            dir,
+            encoder: None,
+            warned: false,
+        }
+    }
+
+    /// Embed up to a batch of missing rows; returns how many.
+    pub(crate) async fn tick(&mut self, pool: &SqlitePool) -> u64 {
+        if self.encoder.is_none() {
+            if !matches!(
+                super::status(&self.dir, false),
+                super::ModelStatus::Installed { .. }
+            ) {
+                return 0;
+            }
+            match super::load(&self.dir) {
+                Ok(e) => self.encoder = Some(e),
+                Err(e) => {
+                    if !self.warned {
+                        tracing::warn!("hybrid search vectors are not being computed: {e}");
+                        self.warned = true;
+                    }
+                    return 0;
+                }
+            }
+        }
+        let Some(encoder) = &self.encoder else {
+            return 0;
+        };
+        match embed_missing(pool, encoder, Some(Self::PER_TICK), &mut |_| {}).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("could not embed new observations: {e}");
+                0
+            }
+        }
+    }
+}
+
 /// Store vectors for `rows`, replacing earlier ones of the same model.
 pub(crate) async fn store(pool: &SqlitePool, rows: &[(&str, Vec<f32>)]) -> Result<()> {
     let mut tx = pool.begin().await.ctx("storing vectors")?;
     for (id, v) in rows {
         let (scale, bytes) = quantize(v);
-        sqlx::query("INSERT OR REPLACE INTO ix_vec(observation_id, model, scale, vec) VALUES (?, ?, ?, ?)")
-            .bind(*id)
-            .bind(MODEL_ID)
-            .bind(f64::from(scale))
-            .bind(bytes)
-            .execute(&mut *tx)
-            .await
-            .ctx("storing a vector")?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO ix_vec(observation_id, model, scale, vec) VALUES (?, ?, ?, ?)",
+        )
+        .bind(*id)
+        .bind(MODEL_ID)
+        .bind(f64::from(scale))
+        .bind(bytes)
+        .execute(&mut *tx)
+        .await
+        .ctx("storing a vector")?;
     }
     tx.commit().await.ctx("storing vectors")?;
     Ok(())
@@ -171,8 +229,12 @@ mod tests {
 
     #[test]
     fn quantised_dot_products_stay_close_to_exact_ones() {
-        let a: Vec<f32> = (0..DIM).map(|i| ((i * 7 % 13) as f32 - 6.0) / 40.0).collect();
-        let b: Vec<f32> = (0..DIM).map(|i| ((i * 5 % 11) as f32 - 5.0) / 35.0).collect();
+        let a: Vec<f32> = (0..DIM)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 40.0)
+            .collect();
+        let b: Vec<f32> = (0..DIM)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 35.0)
+            .collect();
         let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         let (scale, bytes) = quantize(&b);
         assert_eq!(bytes.len(), DIM);

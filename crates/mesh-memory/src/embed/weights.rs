@@ -161,10 +161,7 @@ impl Npy {
             return Err("not an .npy array".into());
         }
         let (header_len, start) = match bytes.get(6) {
-            Some(1) => (
-                usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
-                10,
-            ),
+            Some(1) => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
             Some(2 | 3) if bytes.len() >= 12 => (
                 u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
                 12,
@@ -225,7 +222,8 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}\n");
+        let header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}\n");
         let mut out = b"\x93NUMPY\x01\x00".to_vec();
         out.extend((header.len() as u16).to_le_bytes());
         out.extend(header.as_bytes());
@@ -250,7 +248,10 @@ mod tests {
 
     #[test]
     fn a_broken_archive_is_reported_as_corrupt() {
-        assert!(matches!(convert_npz(b"PK not really"), Err(EmbedError::Corrupt(_))));
+        assert!(matches!(
+            convert_npz(b"PK not really"),
+            Err(EmbedError::Corrupt(_))
+        ));
         assert!(split_dense(&[0u8; 12]).is_err());
     }
 }

@@ -95,7 +95,12 @@ impl Index {
                         (Some(q), Some((s, v))) => vectors::dot(q, *s, v),
                         _ => f32::NAN,
                     };
-                    tracing::trace!(rid = r.rid, sim, keyword = keyword.get(&r.rid).copied().unwrap_or(0.0), "hybrid evidence");
+                    tracing::trace!(
+                        rid = r.rid,
+                        sim,
+                        keyword = keyword.get(&r.rid).copied().unwrap_or(0.0),
+                        "hybrid evidence"
+                    );
                 }
             }
             for (rid, score) in fuse(&rows, query_vec.as_deref(), &keyword, fusion, &now) {
@@ -255,7 +260,10 @@ fn fuse(
             let rank_of = |scores: Vec<(i64, f32)>| -> HashMap<i64, usize> {
                 let mut s = scores;
                 s.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-                s.into_iter().enumerate().map(|(i, (rid, _))| (rid, i)).collect()
+                s.into_iter()
+                    .enumerate()
+                    .map(|(i, (rid, _))| (rid, i))
+                    .collect()
             };
             let kw_rank = rank_of(keyword.iter().map(|(k, v)| (*k, *v)).collect());
             let vec_rank = rank_of(
@@ -324,7 +332,9 @@ fn script(c: char) -> Script {
     match c {
         '\u{3040}'..='\u{309F}' => Script::Hiragana,
         '\u{30A0}'..='\u{30FF}' | '\u{FF66}'..='\u{FF9F}' => Script::Katakana,
-        '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' => Script::Kanji,
+        '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' => {
+            Script::Kanji
+        }
         _ => Script::Other,
     }
 }
@@ -359,8 +369,14 @@ mod tests {
             keyword_terms("メモリ不足でアップロードが失敗する"),
             vec!["メモリ", "不足", "アップロード", "失敗"]
         );
-        assert_eq!(keyword_terms("Fix the OOM, the oom!"), vec!["fix", "the", "oom"]);
-        assert_eq!(keyword_terms("DATABASE_URL が空"), vec!["database_url", "空"]);
+        assert_eq!(
+            keyword_terms("Fix the OOM, the oom!"),
+            vec!["fix", "the", "oom"]
+        );
+        assert_eq!(
+            keyword_terms("DATABASE_URL が空"),
+            vec!["database_url", "空"]
+        );
     }
 
     #[test]
@@ -370,7 +386,10 @@ mod tests {
             Fusion::from_env_value(Some("weighted:0.3")),
             Fusion::Weighted { vector: 0.3 }
         );
-        assert_eq!(Fusion::from_env_value(Some("weighted:7")), Fusion::default());
+        assert_eq!(
+            Fusion::from_env_value(Some("weighted:7")),
+            Fusion::default()
+        );
         assert_eq!(Fusion::from_env_value(None), Fusion::default());
     }
 
@@ -394,12 +413,24 @@ mod tests {
         b[1] = 1.0;
         let rows = vec![row(1, 5, Some(b.clone())), row(2, 1, Some(a.clone()))];
         let kw: HashMap<i64, f32> = [(1, 0.2), (2, 0.2)].into();
-        let mut fused = fuse(&rows, Some(&a), &kw, Fusion::default(), "2026-01-02T00:00:00.000000+00:00");
+        let mut fused = fuse(
+            &rows,
+            Some(&a),
+            &kw,
+            Fusion::default(),
+            "2026-01-02T00:00:00.000000+00:00",
+        );
         fused.sort_by(|x, y| y.1.total_cmp(&x.1));
         assert_eq!(fused[0].0, 2, "{fused:?}");
         // A row with no evidence at all is not a result.
         let none: HashMap<i64, f32> = HashMap::new();
-        let fused = fuse(&rows, Some(&a), &none, Fusion::Rrf, "2026-01-02T00:00:00.000000+00:00");
+        let fused = fuse(
+            &rows,
+            Some(&a),
+            &none,
+            Fusion::Rrf,
+            "2026-01-02T00:00:00.000000+00:00",
+        );
         assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), vec![2]);
     }
 }

@@ -150,7 +150,8 @@ impl Index {
     ) -> Result<Vec<Observation>> {
         let now = q.now.clone().unwrap_or_else(mesh_core::timestamp::now);
         let limit = q.effective_limit();
-        let has_text = !q.text.trim().is_empty() || q.alternatives.iter().any(|a| !a.trim().is_empty());
+        let has_text =
+            !q.text.trim().is_empty() || q.alternatives.iter().any(|a| !a.trim().is_empty());
         match q.mode {
             // Without text there is nothing to rank by: browse by recency.
             SearchMode::Hybrid if !has_text => self.run_pass(q, Pass::And, limit, &now).await,

@@ -69,7 +69,7 @@ impl<S: MemoryStore> Memory<S> {
     /// and the row is already in this process's index (local mode). The
     /// save has succeeded either way; mesh rows get theirs from the daemon.
     pub(super) async fn embed_saved(&self, _obs: &Observation) {
-        if !self.model_installed() {
+        if self.settings.backend != mesh_core::BackendMode::Local || !self.model_installed() {
             return;
         }
         let result = async {
@@ -79,13 +79,18 @@ impl<S: MemoryStore> Memory<S> {
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!("the note was saved but not embedded (hybrid search finds it by its words until `kioku-mesh index embed` runs): {e}");
+            tracing::warn!(
+                "the note was saved but not embedded (hybrid search finds it by its words until `kioku-mesh index embed` runs): {e}"
+            );
         }
     }
 
     /// Embed every live observation that has no vector yet, calling
     /// `progress` as batches finish. Returns how many were embedded.
-    pub async fn embed_index(&self, progress: &mut (dyn FnMut(EmbedProgress) + Send)) -> Result<u64> {
+    pub async fn embed_index(
+        &self,
+        progress: &mut (dyn FnMut(EmbedProgress) + Send),
+    ) -> Result<u64> {
         let encoder = self.encoder()?;
         embed::vectors::embed_missing(self.store.index().pool(), &encoder, None, progress).await
     }
@@ -97,8 +102,13 @@ impl<S: MemoryStore> Memory<S> {
             return Ok(0);
         }
         let encoder = self.encoder()?;
-        embed::vectors::embed_missing(self.store.index().pool(), &encoder, Some(limit), &mut |_| {})
-            .await
+        embed::vectors::embed_missing(
+            self.store.index().pool(),
+            &encoder,
+            Some(limit),
+            &mut |_| {},
+        )
+        .await
     }
 
     /// The model and how much of the index has vectors.

@@ -35,6 +35,9 @@ use crate::error::{MemoryError, Result};
 use crate::store::MemoryStore;
 
 /// Most live changes applied in one transaction.
+/// How often the keeper embeds observations that have no vector yet.
+const EMBED_INTERVAL: Duration = Duration::from_secs(1);
+
 const BATCH: usize = 1024;
 /// Default capacity of the queue between the subscriber and the keeper:
 /// a few seconds of a heavy burst, a few megabytes at most.
@@ -122,6 +125,7 @@ pub async fn run(
     store: MeshStore,
     session: Session,
     options: KeeperOptions,
+    model_dir: std::path::PathBuf,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let (intake, mut rx) = Intake::new(options.queue_capacity);
@@ -161,6 +165,9 @@ pub async fn run(
     let mut overflow_repair: Option<Instant> = None;
     let mut topology = tokio::time::interval(options.topology_interval);
     let mut drain = tokio::time::interval(options.drain_interval);
+    // Vectors for hybrid search: derived here, never sent on the wire.
+    let mut embedder = crate::embed::vectors::Backfiller::new(model_dir);
+    let mut embed_tick = tokio::time::interval(EMBED_INTERVAL);
     let mut batch: Vec<Change> = Vec::with_capacity(BATCH);
 
     loop {
@@ -219,6 +226,12 @@ pub async fn run(
                     heal_repairs = HEAL_REPAIRS.iter().map(|d| now + *d).collect();
                 }
                 known_routers = current;
+            }
+            _ = embed_tick.tick() => {
+                let n = embedder.tick(store.index().pool()).await;
+                if n > 0 {
+                    tracing::debug!("embedded {n} observations for hybrid search");
+                }
             }
             _ = drain.tick() => {
                 if store.pending().is_empty().await.unwrap_or(true) {

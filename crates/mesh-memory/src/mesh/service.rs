@@ -23,8 +23,9 @@ pub async fn serve_index(
     let session = daemon.session().clone();
     let store = MeshStore::with_session(options, session.clone()).await?;
     let stop = daemon.stop_signal();
+    let model_dir = crate::embed::model_dir(&settings.paths.state_dir);
     daemon.spawn_service("index keeper", async move {
-        let result = keeper::run(store.clone(), session, keeper_options, stop).await;
+        let result = keeper::run(store.clone(), session, keeper_options, model_dir, stop).await;
         store.close().await;
         result.map_err(Into::into)
     });
