@@ -164,6 +164,58 @@ fn hybrid_finds_by_meaning_and_across_languages_and_hides_what_other_modes_hide(
 }
 
 #[test]
+fn the_mcp_server_searches_by_meaning_once_a_model_is_installed() {
+    let Some(wheel) = wheel() else { return };
+    let sb = Sandbox::new();
+    let oom = note(
+        &sb,
+        OOM,
+        &[
+            "--subject",
+            "upload OOM",
+            "--summary",
+            "OOM when streaming multipart bodies",
+        ],
+    );
+    let dates = note(
+        &sb,
+        DATES,
+        &[
+            "--subject",
+            "日付のずれ",
+            "--summary",
+            "レポートの日付が1日ずれる",
+        ],
+    );
+    let mut mcp = crate::mesh_mcp::McpSession::start(&sb);
+    let query = "the app runs out of memory on big uploads";
+    let text = |v: serde_json::Value| v["text"].as_str().unwrap_or_default().to_owned();
+    // No model: the reference's default mode, AND of the words, then OR.
+    let before = text(mcp.call("search_memory", serde_json::json!({"query": query})));
+    assert!(
+        before.starts_with("(no AND match; fell back to OR)"),
+        "{before}"
+    );
+    // Installed while the server runs: the next search uses it.
+    install(&sb, &wheel);
+    let after = text(mcp.call("search_memory", serde_json::json!({"query": query})));
+    assert!(after.contains(&oom) && !after.contains(&dates), "{after}");
+    assert!(!after.contains("fell back"), "{after}");
+    // Other phrasings in `queries` are searched too.
+    let both = text(mcp.call(
+        "recall_context",
+        serde_json::json!({"query": query, "queries": ["report dates are a day off"]}),
+    ));
+    assert!(both.contains(&oom) && both.contains(&dates), "{both}");
+    // An explicit keyword mode is honoured.
+    let and = text(mcp.call(
+        "search_memory",
+        serde_json::json!({"query": query, "search_mode": "and"}),
+    ));
+    assert!(and.starts_with("(no AND match; fell back to OR)"), "{and}");
+}
+
+#[test]
 fn without_a_usable_model_hybrid_says_what_to_do_and_changes_nothing() {
     let Some(wheel) = wheel() else { return };
     let sb = Sandbox::new();

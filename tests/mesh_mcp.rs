@@ -29,7 +29,7 @@ fn the_mcp_server_saves_through_the_mesh() {
 /// A minimal line-delimited JSON-RPC driver for one long-lived MCP server:
 /// enough to keep a session open across a daemon restart, which the SDK
 /// clients (one run each) cannot.
-struct McpSession {
+pub(crate) struct McpSession {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     lines: std::sync::mpsc::Receiver<String>,
@@ -37,7 +37,7 @@ struct McpSession {
 }
 
 impl McpSession {
-    fn start(sb: &Sandbox) -> Self {
+    pub(crate) fn start(sb: &Sandbox) -> Self {
         use std::io::BufRead;
         let mut child = sb
             .command(&crate::harness::bin("kioku-mesh-mcp"))
@@ -101,7 +101,7 @@ impl McpSession {
     }
 
     /// The JSON text a tool call returned.
-    fn call(&mut self, tool: &str, args: serde_json::Value) -> serde_json::Value {
+    pub(crate) fn call(&mut self, tool: &str, args: serde_json::Value) -> serde_json::Value {
         let reply = self.request(
             "tools/call",
             serde_json::json!({"name": tool, "arguments": args}),

@@ -66,10 +66,12 @@ async def main():
             check(props["memory_type"]["default"] == "note" and props["importance"]["default"] == 2, props)
             check(props["importance"]["type"] == "integer", props["importance"])
             search_props = tools["search_memory"].input_schema["properties"]
-            check(search_props["limit"]["default"] == 50 and search_props["search_mode"]["default"] == "and", search_props)
+            # search_mode left out: hybrid with a model, else the reference's default (ADR 0011).
+            check(search_props["limit"]["default"] == 50 and search_props["search_mode"].get("default") is None, search_props)
+            check(search_props["queries"]["items"]["type"] == "string", search_props)
             check("required" not in tools["search_memory"].input_schema, "search_memory needs no argument")
             recall_props = tools["recall_context"].input_schema["properties"]
-            check(recall_props["limit"]["default"] == 20 and recall_props["search_mode"]["default"] == "and_or", recall_props)
+            check(recall_props["limit"]["default"] == 20 and recall_props["search_mode"].get("default") is None, recall_props)
             check(tools["get_memory"].input_schema["required"] == ["observation_id"], "get_memory requires the id")
             for t in tools.values():
                 check(t.description and len(t.description) > 40, f"{t.name} needs a description")
@@ -116,7 +118,7 @@ async def main():
             check(fell.startswith("(no AND match; fell back to OR)\n[config]"), fell)
             check(await call(s, "search_memory", {"query": "zzqqxx"}) == "No matching memories.", "empty result text")
             msg = await call(s, "search_memory", {"query": "x", "search_mode": "bogus"})
-            check(msg == "search_mode must be one of 'and', 'or', 'and_or', got 'bogus'", msg)
+            check(msg == "search_mode must be one of 'and', 'or', 'and_or', 'hybrid', got 'bogus'", msg)
             msg = await call(s, "search_memory", {"since_iso": "yesterday"})
             check("since_iso must be an ISO 8601 timestamp" in msg, msg)
             foreign = await call(s, "search_memory", {"query": "foreign marker"})

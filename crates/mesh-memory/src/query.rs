@@ -171,6 +171,22 @@ impl SearchQuery {
         self.limit.clamp(1, MAX_SEARCH)
     }
 
+    /// True when a filter other than visibility narrows the search
+    /// (project, writer, type, links, time).
+    pub fn narrows(&self) -> bool {
+        self.projects.iter().any(|p| !p.is_empty())
+            || !self.agent_family.is_empty()
+            || !self.client_id.is_empty()
+            || !self.pc_id.is_empty()
+            || !self.session_id.is_empty()
+            || !self.memory_types.is_empty()
+            || self.source_files.iter().any(|f| !f.is_empty())
+            || self.references.iter().any(|r| !r.is_empty())
+            || self.since.as_ref().is_some_and(|s| !s.is_empty())
+            || self.until.as_ref().is_some_and(|s| !s.is_empty())
+            || self.cursor.is_some()
+    }
+
     /// The query's terms, split on Unicode whitespace.
     pub fn terms(&self) -> Vec<&str> {
         self.text.split_whitespace().collect()

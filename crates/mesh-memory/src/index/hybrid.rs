@@ -12,8 +12,9 @@ use mesh_core::Observation;
 use sqlx::Row;
 
 use super::plan::{self, Bind};
+use super::vector_cache::{QueryVector, VectorCache};
 use super::{Index, arguments, parse_rows};
-use crate::embed::{Encoder, MODEL_ID, vectors};
+use crate::embed::Encoder;
 use crate::error::{DbContext, Result};
 use crate::query::SearchQuery;
 
@@ -60,12 +61,35 @@ const IMPORTANCE_BOOST: f32 = 0.04;
 const RECENCY_BOOST: f32 = 0.03;
 /// Days over which the recency boost decays by e.
 const RECENCY_DAYS: f32 = 180.0;
+/// Fewest candidates taken per phrasing before the filters are checked.
+const CANDIDATES: usize = 100;
+/// Rounds of widening the candidates when the filters reject too many.
+const ROUNDS: usize = 3;
+/// Fewest rows a term must be in to count as common.
+const COMMON_TERM_ROWS: usize = 200;
 
-struct Row_ {
+/// The evidence one phrasing gathered before the filters were checked.
+struct Phrasing {
+    query: Option<QueryVector>,
+    /// Long terms' summed IDF per observation id.
+    hits: HashMap<String, f32>,
+    /// IDF of every long term.
+    long_weight: f32,
+    /// Terms under three characters and common terms, matched on the
+    /// candidates' text.
+    short: Vec<String>,
+    /// Candidates: (id, similarity when known).
+    top: Vec<(String, Option<f32>)>,
+}
+
+/// A candidate the filters admitted.
+struct Admitted {
     rid: i64,
+    id: String,
     importance: i64,
     created_at: String,
-    vector: Option<(f32, Vec<u8>)>,
+    /// Lowercased subject, summary, content and tags.
+    text: String,
 }
 
 impl Index {
@@ -77,117 +101,232 @@ impl Index {
         fusion: Fusion,
     ) -> Result<Vec<Observation>> {
         let now = q.now.clone().unwrap_or_else(mesh_core::timestamp::now);
-        let rows = self.eligible(q, &now).await?;
         let limit = q.effective_limit();
-        let mut best: HashMap<i64, f32> = HashMap::new();
+        // A narrowing filter is applied first; visibility (tombstoned,
+        // superseded, expired) is checked on the candidates.
+        let only = match q.narrows() {
+            true => Some(self.eligible_ids(q, &now).await?),
+            false => None,
+        };
+        if encoder.is_some() {
+            self.vectors.refresh(self.pool()).await?;
+        }
+        let total = self.live_rows().await?.max(1) as f32;
+        let mut phrasings = Vec::new();
         for text in std::iter::once(&q.text).chain(&q.alternatives) {
             if text.trim().is_empty() {
                 continue;
             }
-            let query_vec = match encoder {
-                Some(e) => Some(e.encode(text)?),
+            let query = match encoder {
+                Some(e) => Some(QueryVector::new(&e.encode(text)?)),
                 None => None,
             };
-            let keyword = self.keyword_scores(text, &rows).await?;
-            if tracing::enabled!(tracing::Level::TRACE) {
-                for r in &rows {
-                    let sim = match (&query_vec, &r.vector) {
-                        (Some(q), Some((s, v))) => vectors::dot(q, *s, v),
-                        _ => f32::NAN,
-                    };
-                    tracing::trace!(
-                        rid = r.rid,
-                        sim,
-                        keyword = keyword.get(&r.rid).copied().unwrap_or(0.0),
-                        "hybrid evidence"
-                    );
+            phrasings.push(self.gather(text, query, total, only.as_ref()).await?);
+        }
+        let vector = match fusion {
+            Fusion::Weighted { vector } if encoder.is_some() => vector,
+            _ => 0.0,
+        };
+        let mut k = CANDIDATES.max(limit * 4);
+        for round in 0..ROUNDS {
+            let mut ids: Vec<String> = Vec::new();
+            let mut capped = false;
+            for p in &phrasings {
+                let (ranked, with_evidence) = self.candidates(p, vector);
+                capped |= with_evidence > k;
+                ids.extend(ranked.into_iter().take(k));
+            }
+            ids.sort();
+            ids.dedup();
+            let admitted = self.admitted(q, &now, &ids).await?;
+            // Widen only when the filters rejected candidates and more
+            // candidates with evidence were left out.
+            capped &= admitted.len() < ids.len();
+            let created: HashMap<i64, &str> = admitted
+                .iter()
+                .map(|a| (a.rid, a.created_at.as_str()))
+                .collect();
+            let mut best: HashMap<i64, f32> = HashMap::new();
+            for p in &phrasings {
+                for (rid, score) in score(p, &admitted, total, fusion, vector, &self.vectors, &now)
+                {
+                    let slot = best.entry(rid).or_insert(f32::MIN);
+                    *slot = slot.max(score);
                 }
             }
-            for (rid, score) in fuse(&rows, query_vec.as_deref(), &keyword, fusion, &now) {
-                let slot = best.entry(rid).or_insert(f32::MIN);
-                *slot = slot.max(score);
+            if best.len() < limit && capped && round + 1 < ROUNDS {
+                k *= 4;
+                continue;
             }
+            let mut ranked: Vec<(i64, f32, &str)> = best
+                .into_iter()
+                .map(|(rid, s)| (rid, s, created.get(&rid).copied().unwrap_or("")))
+                .collect();
+            ranked.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then_with(|| b.2.cmp(a.2))
+                    .then_with(|| b.0.cmp(&a.0))
+            });
+            ranked.truncate(limit);
+            return self
+                .payloads(&ranked.iter().map(|r| r.0).collect::<Vec<_>>())
+                .await;
         }
-        let order: HashMap<i64, &Row_> = rows.iter().map(|r| (r.rid, r)).collect();
-        let mut ranked: Vec<(i64, f32)> = best.into_iter().collect();
-        ranked.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then_with(|| order[&b.0].created_at.cmp(&order[&a.0].created_at))
-                .then_with(|| b.0.cmp(&a.0))
-        });
-        ranked.truncate(limit);
-        self.payloads(&ranked.iter().map(|(rid, _)| *rid).collect::<Vec<_>>())
-            .await
+        Ok(Vec::new())
     }
 
-    async fn eligible(&self, q: &SearchQuery, now: &str) -> Result<Vec<Row_>> {
-        let p = plan::eligible(q, now, MODEL_ID);
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(p.sql.clone()), arguments(&p.binds)?)
-            .fetch_all(self.pool())
-            .await
-            .ctx("listing rows for hybrid search")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Row_ {
-                rid: r.get(0),
-                importance: r.get(1),
-                created_at: r.get(2),
-                vector: match (r.get::<Option<f64>, _>(3), r.get::<Option<Vec<u8>>, _>(4)) {
-                    (Some(scale), Some(v)) if v.len() == vectors::DIM => Some((scale as f32, v)),
-                    _ => None,
-                },
-            })
-            .collect())
-    }
-
-    /// Keyword evidence per row in 0..=1: the IDF-weighted share of the
-    /// query's terms the row contains.
-    async fn keyword_scores(&self, text: &str, rows: &[Row_]) -> Result<HashMap<i64, f32>> {
-        let eligible: HashSet<i64> = rows.iter().map(|r| r.rid).collect();
-        let n = eligible.len().max(1) as f32;
-        let mut weight_total = 0.0f32;
-        let mut scores: HashMap<i64, f32> = HashMap::new();
+    /// Long-term hits and nearest vectors for one phrasing.
+    async fn gather(
+        &self,
+        text: &str,
+        query: Option<QueryVector>,
+        total: f32,
+        only: Option<&HashSet<String>>,
+    ) -> Result<Phrasing> {
+        let mut hits: HashMap<String, f32> = HashMap::new();
+        let mut long_weight = 0.0;
+        let mut short = Vec::new();
+        // A term in more than one row in twenty is common.
+        let cap = COMMON_TERM_ROWS.max(total as usize / 20);
         for term in keyword_terms(text) {
-            let hits = self.term_hits(&term).await?;
-            let hits: Vec<i64> = hits.into_iter().filter(|r| eligible.contains(r)).collect();
-            let idf = (1.0 + n / (hits.len() as f32 + 0.5)).ln();
-            weight_total += idf;
-            for rid in hits {
-                *scores.entry(rid).or_default() += idf;
+            if term.chars().count() < 3 {
+                short.push(term);
+                continue;
+            }
+            let Some(mut ids) = self.term_hits(&term, cap).await? else {
+                short.push(term);
+                continue;
+            };
+            if let Some(only) = only {
+                ids.retain(|id| only.contains(id));
+            }
+            let idf = (1.0 + total / (ids.len() as f32 + 0.5)).ln();
+            long_weight += idf;
+            for id in ids {
+                *hits.entry(id).or_default() += idf;
             }
         }
-        if weight_total > 0.0 {
-            for v in scores.values_mut() {
-                *v /= weight_total;
-            }
+        let mut top: Vec<(String, Option<f32>)> = Vec::new();
+        if let Some(qv) = &query {
+            let k = CANDIDATES * 4;
+            top = self
+                .vectors
+                .top(qv, k, only)
+                .into_iter()
+                .map(|(id, sim)| (id, Some(sim)))
+                .collect();
         }
-        Ok(scores)
+        let known: HashSet<&String> = top.iter().map(|(id, _)| id).collect();
+        let extra: Vec<(String, Option<f32>)> = hits
+            .keys()
+            .filter(|id| !known.contains(id))
+            .map(|id| {
+                (
+                    id.clone(),
+                    query
+                        .as_ref()
+                        .and_then(|qv| self.vectors.similarity_of(qv, id)),
+                )
+            })
+            .collect();
+        top.extend(extra);
+        Ok(Phrasing {
+            query,
+            hits,
+            long_weight,
+            short,
+            top,
+        })
     }
 
-    /// Rows whose text contains `term`.
-    async fn term_hits(&self, term: &str) -> Result<Vec<i64>> {
-        let (sql, bind) = if term.chars().count() >= 3 {
-            (
-                "SELECT rowid FROM ix_fts WHERE ix_fts MATCH ?",
-                plan::fts_phrase(term),
-            )
-        } else {
-            (
-                "SELECT rowid FROM ix_fts WHERE (content || ' ' || subject || ' ' || summary || ' ' || tags) \
-                 LIKE ? ESCAPE '\\'",
-                plan::like_pattern(term),
-            )
-        };
-        match sqlx::query_scalar::<_, i64>(sql)
-            .bind(&bind)
-            .fetch_all(self.pool())
+    /// A phrasing's candidate ids, best first by what is known before the
+    /// filters (similarity and rare-term evidence), and how many of them
+    /// have evidence enough to be a result.
+    fn candidates(&self, p: &Phrasing, vector: f32) -> (Vec<String>, usize) {
+        let mut with_evidence = 0;
+        let mut scored: Vec<(&String, f32)> = p
+            .top
+            .iter()
+            .map(|(id, sim)| {
+                let sim = sim.unwrap_or(0.0);
+                let kw = p.hits.get(id).copied().unwrap_or(0.0) / p.long_weight.max(f32::EPSILON);
+                if kw > 0.0 || sim >= MIN_SIMILARITY {
+                    with_evidence += 1;
+                }
+                (id, vector * sim.max(0.0) + (1.0 - vector) * kw)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let ids = scored.into_iter().map(|(id, _)| id.clone()).collect();
+        (ids, with_evidence)
+    }
+
+    async fn eligible_ids(&self, q: &SearchQuery, now: &str) -> Result<HashSet<String>> {
+        let p = plan::eligible_ids(q, now);
+        let ids = sqlx::query_scalar_with::<_, String, _>(
+            sqlx::AssertSqlSafe(p.sql.clone()),
+            arguments(&p.binds)?,
+        )
+        .fetch_all(self.pool())
+        .await
+        .ctx("listing rows for hybrid search")?;
+        Ok(ids.into_iter().collect())
+    }
+
+    async fn admitted(&self, q: &SearchQuery, now: &str, ids: &[String]) -> Result<Vec<Admitted>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // SQLite binds at most 32,766 parameters a statement.
+        for chunk in ids.chunks(10_000) {
+            let p = plan::admitted(q, now, chunk);
+            let rows = sqlx::query_with(sqlx::AssertSqlSafe(p.sql.clone()), arguments(&p.binds)?)
+                .fetch_all(self.pool())
+                .await
+                .ctx("checking hybrid candidates")?;
+            out.extend(rows.into_iter().map(|r| {
+                let text = [4, 5, 6, 7]
+                    .iter()
+                    .map(|i| r.get::<String, _>(*i))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                Admitted {
+                    rid: r.get(0),
+                    id: r.get(1),
+                    importance: r.get(2),
+                    created_at: r.get(3),
+                    text,
+                }
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn live_rows(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM ix_obs")
+            .fetch_one(self.pool())
             .await
+            .ctx("counting rows")
+    }
+
+    /// Ids of the rows whose text contains `term` (three or more
+    /// characters), or `None` when more than `cap` rows do: such a term says
+    /// little, and is matched on the candidates' text instead.
+    async fn term_hits(&self, term: &str, cap: usize) -> Result<Option<Vec<String>>> {
+        match sqlx::query_scalar::<_, String>(
+            "SELECT o.observation_id FROM ix_fts f JOIN ix_obs o ON o.rid = f.rowid \
+             WHERE ix_fts MATCH ? LIMIT ?",
+        )
+        .bind(plan::fts_phrase(term))
+        .bind(i64::try_from(cap + 1).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await
         {
-            Ok(rids) => Ok(rids),
+            Ok(ids) if ids.len() > cap => Ok(None),
+            Ok(ids) => Ok(Some(ids)),
             // FTS5 may refuse an odd phrase; that term then counts as absent.
             Err(e) => {
                 tracing::debug!("term {term:?} skipped in hybrid search: {e}");
-                Ok(Vec::new())
+                Ok(Some(Vec::new()))
             }
         }
     }
@@ -215,70 +354,85 @@ impl Index {
     }
 }
 
-/// Fused scores of the rows with any evidence.
-fn fuse(
-    rows: &[Row_],
-    query: Option<&[f32]>,
-    keyword: &HashMap<i64, f32>,
+/// Fused scores of the admitted candidates with any evidence for one
+/// phrasing: (rid, score).
+fn score(
+    p: &Phrasing,
+    admitted: &[Admitted],
+    total: f32,
     fusion: Fusion,
+    vector: f32,
+    vectors: &VectorCache,
     now: &str,
 ) -> Vec<(i64, f32)> {
-    let sims: HashMap<i64, f32> = match query {
-        Some(q) => rows
-            .iter()
-            .filter_map(|r| {
-                r.vector
-                    .as_ref()
-                    .map(|(scale, v)| (r.rid, vectors::dot(q, *scale, v)))
-            })
-            .collect(),
-        None => HashMap::new(),
-    };
+    // Short terms: document frequency estimated from the candidates.
+    let share = total / admitted.len().max(1) as f32;
+    let short: Vec<(&String, f32)> = p
+        .short
+        .iter()
+        .map(|t| {
+            let df = admitted
+                .iter()
+                .filter(|a| a.text.contains(t.as_str()))
+                .count() as f32;
+            (t, (1.0 + total / (df * share + 0.5)).ln())
+        })
+        .collect();
+    let weight = p.long_weight + short.iter().map(|(_, w)| w).sum::<f32>();
+    let evidence: Vec<(&Admitted, f32, f32)> = admitted
+        .iter()
+        .map(|a| {
+            let mut kw = p.hits.get(&a.id).copied().unwrap_or(0.0);
+            kw += short
+                .iter()
+                .filter(|(t, _)| a.text.contains(t.as_str()))
+                .map(|(_, w)| w)
+                .sum::<f32>();
+            let kw = if weight > 0.0 { kw / weight } else { 0.0 };
+            let sim = p
+                .query
+                .as_ref()
+                .and_then(|qv| vectors.similarity_of(qv, &a.id))
+                .unwrap_or(0.0);
+            (a, sim, kw)
+        })
+        .filter(|(_, sim, kw)| *kw > 0.0 || *sim >= MIN_SIMILARITY)
+        .collect();
     let now_days = days(now);
-    let boost = |r: &Row_| {
-        let importance = (r.importance.clamp(1, 5) - 3) as f32 / 2.0 * IMPORTANCE_BOOST;
-        let age = (now_days - days(&r.created_at)).max(0.0);
+    let boost = |a: &Admitted| {
+        let importance = (a.importance.clamp(1, 5) - 3) as f32 / 2.0 * IMPORTANCE_BOOST;
+        let age = (now_days - days(&a.created_at)).max(0.0);
         importance + RECENCY_BOOST * (-age / RECENCY_DAYS).exp()
     };
-    let relevant = |r: &Row_| {
-        keyword.get(&r.rid).is_some_and(|k| *k > 0.0)
-            || sims.get(&r.rid).is_some_and(|s| *s >= MIN_SIMILARITY)
-    };
     match fusion {
-        Fusion::Weighted { vector } => {
-            let vector = if query.is_some() { vector } else { 0.0 };
-            rows.iter()
-                .filter(|r| relevant(r))
-                .map(|r| {
-                    let sim = sims.get(&r.rid).copied().unwrap_or(0.0).max(0.0);
-                    let kw = keyword.get(&r.rid).copied().unwrap_or(0.0);
-                    (r.rid, vector * sim + (1.0 - vector) * kw + boost(r))
-                })
-                .collect()
-        }
+        Fusion::Weighted { .. } => evidence
+            .iter()
+            .map(|(a, sim, kw)| {
+                (
+                    a.rid,
+                    vector * sim.max(0.0) + (1.0 - vector) * kw + boost(a),
+                )
+            })
+            .collect(),
         Fusion::Rrf => {
-            let rank_of = |scores: Vec<(i64, f32)>| -> HashMap<i64, usize> {
-                let mut s = scores;
-                s.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-                s.into_iter()
+            let rank = |key: &dyn Fn(&(&Admitted, f32, f32)) -> f32| -> HashMap<i64, usize> {
+                let mut v: Vec<&(&Admitted, f32, f32)> =
+                    evidence.iter().filter(|e| key(e) > 0.0).collect();
+                v.sort_by(|a, b| key(b).total_cmp(&key(a)).then(b.0.rid.cmp(&a.0.rid)));
+                v.into_iter()
                     .enumerate()
-                    .map(|(i, (rid, _))| (rid, i))
+                    .map(|(i, e)| (e.0.rid, i))
                     .collect()
             };
-            let kw_rank = rank_of(keyword.iter().map(|(k, v)| (*k, *v)).collect());
-            let vec_rank = rank_of(
-                sims.iter()
-                    .filter(|(_, s)| **s >= MIN_SIMILARITY)
-                    .map(|(k, v)| (*k, *v))
-                    .collect(),
-            );
-            rows.iter()
-                .filter(|r| relevant(r))
-                .map(|r| {
-                    let part = |ranks: &HashMap<i64, usize>| {
-                        ranks.get(&r.rid).map_or(0.0, |i| 1.0 / (60.0 + *i as f32))
+            let kw_rank = rank(&|e| e.2);
+            let vec_rank = rank(&|e| if e.1 >= MIN_SIMILARITY { e.1 } else { 0.0 });
+            evidence
+                .iter()
+                .map(|(a, _, _)| {
+                    let part = |r: &HashMap<i64, usize>| {
+                        r.get(&a.rid).map_or(0.0, |i| 1.0 / (60.0 + *i as f32))
                     };
-                    (r.rid, part(&kw_rank) + part(&vec_rank))
+                    (a.rid, part(&kw_rank) + part(&vec_rank))
                 })
                 .collect()
         }
@@ -393,44 +547,36 @@ mod tests {
         assert_eq!(Fusion::from_env_value(None), Fusion::default());
     }
 
-    fn row(rid: i64, importance: i64, v: Option<Vec<f32>>) -> Row_ {
-        Row_ {
+    fn admitted(rid: i64, importance: i64, text: &str) -> Admitted {
+        Admitted {
             rid,
+            id: format!("{rid:032x}"),
             importance,
             created_at: "2026-01-01T00:00:00.000000+00:00".into(),
-            vector: v.map(|v| {
-                let (s, b) = vectors::quantize(&v);
-                (s, b)
-            }),
+            text: text.into(),
         }
     }
 
     #[test]
-    fn relevance_outranks_importance() {
-        let mut a = vec![0.0f32; vectors::DIM];
-        a[0] = 1.0;
-        let mut b = vec![0.0f32; vectors::DIM];
-        b[1] = 1.0;
-        let rows = vec![row(1, 5, Some(b.clone())), row(2, 1, Some(a.clone()))];
-        let kw: HashMap<i64, f32> = [(1, 0.2), (2, 0.2)].into();
-        let mut fused = fuse(
-            &rows,
-            Some(&a),
-            &kw,
-            Fusion::default(),
-            "2026-01-02T00:00:00.000000+00:00",
-        );
-        fused.sort_by(|x, y| y.1.total_cmp(&x.1));
-        assert_eq!(fused[0].0, 2, "{fused:?}");
-        // A row with no evidence at all is not a result.
-        let none: HashMap<i64, f32> = HashMap::new();
-        let fused = fuse(
-            &rows,
-            Some(&a),
-            &none,
-            Fusion::Rrf,
-            "2026-01-02T00:00:00.000000+00:00",
-        );
-        assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), vec![2]);
+    fn relevance_outranks_importance_and_rows_without_evidence_are_dropped() {
+        let p = Phrasing {
+            query: None,
+            hits: [(format!("{:032x}", 1), 1.0), (format!("{:032x}", 2), 2.0)].into(),
+            long_weight: 2.0,
+            short: vec!["db".into()],
+            top: Vec::new(),
+        };
+        let rows = vec![
+            admitted(1, 5, "half the words"),
+            admitted(2, 1, "every word, db included"),
+            admitted(3, 5, "nothing relevant"),
+        ];
+        let cache = VectorCache::default();
+        let now = "2026-01-02T00:00:00.000000+00:00";
+        let mut scored = score(&p, &rows, 100.0, Fusion::default(), 0.0, &cache, now);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        assert_eq!(scored.iter().map(|s| s.0).collect::<Vec<_>>(), vec![2, 1]);
+        let rrf = score(&p, &rows, 100.0, Fusion::Rrf, 0.0, &cache, now);
+        assert_eq!(rrf.len(), 2);
     }
 }

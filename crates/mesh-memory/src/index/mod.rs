@@ -10,6 +10,7 @@ pub mod hybrid;
 pub(crate) mod maintain;
 pub(crate) mod plan;
 pub(crate) mod schema;
+mod vector_cache;
 
 use std::path::{Path, PathBuf};
 
@@ -105,6 +106,8 @@ pub struct ListedRow {
 pub struct Index {
     pool: SqlitePool,
     path: PathBuf,
+    /// Vectors held for hybrid search, shared by every clone.
+    vectors: std::sync::Arc<vector_cache::VectorCache>,
 }
 
 impl Index {
@@ -113,6 +116,7 @@ impl Index {
         Self {
             pool,
             path: path.into(),
+            vectors: std::sync::Arc::default(),
         }
     }
 

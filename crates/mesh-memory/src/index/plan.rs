@@ -189,17 +189,39 @@ pub fn plan(q: &SearchQuery, pass: Pass, limit: usize, now: &str, fts_as_like: b
     }
 }
 
-/// Every row the query's filters admit (text aside), with what hybrid
-/// ranking reads: rid, importance, created_at and the stored vector of
-/// `model` (NULL when there is none yet).
-pub fn eligible(q: &SearchQuery, now: &str, model: &str) -> Plan {
+/// The ids of every row the query's filters admit, text aside (hybrid
+/// search scores only these when a filter narrows the search).
+pub fn eligible_ids(q: &SearchQuery, now: &str) -> Plan {
     let mut filters: Vec<String> = Vec::new();
-    let mut binds = vec![Bind::Text(model.to_owned())];
+    let mut binds = Vec::new();
     base_filters(q, now, &mut filters, &mut binds);
     Plan {
         sql: format!(
-            "SELECT o.rid, o.importance, o.created_at, v.scale, v.vec FROM ix_obs o \
-             LEFT JOIN ix_vec v ON v.observation_id = o.observation_id AND v.model = ?{}",
+            "SELECT o.observation_id FROM ix_obs o{}",
+            where_clause(&filters)
+        ),
+        binds,
+    }
+}
+
+/// Of the observations `ids`, those the query's filters admit, with what
+/// hybrid ranking reads: rid, id, importance, created_at and the text.
+pub fn admitted(q: &SearchQuery, now: &str, ids: &[String]) -> Plan {
+    let mut filters: Vec<String> = Vec::new();
+    let mut binds = Vec::new();
+    base_filters(q, now, &mut filters, &mut binds);
+    filters.push(format!(
+        "o.observation_id IN ({})",
+        vec!["?"; ids.len().max(1)].join(", ")
+    ));
+    binds.extend(ids.iter().map(|id| Bind::Text(id.clone())));
+    if ids.is_empty() {
+        binds.push(Bind::Text(String::new()));
+    }
+    Plan {
+        sql: format!(
+            "SELECT o.rid, o.observation_id, o.importance, o.created_at, o.subject, o.summary, \
+             f.content, f.tags FROM ix_obs o JOIN ix_fts f ON f.rowid = o.rid{}",
             where_clause(&filters)
         ),
         binds,
