@@ -224,3 +224,33 @@ fn the_daemon_and_its_storage_library_agree_on_zenoh_features() {
          align the workspace's zenoh features (Cargo.toml) with zenoh-backend-rocksdb's"
     );
 }
+
+/// The preflight downloads the model wheel the library pins: one version
+/// and one checksum in both places.
+#[test]
+fn the_preflight_fetches_the_wheel_the_library_pins() {
+    let read = |p: &str| std::fs::read_to_string(workspace_root().join(p)).unwrap();
+    let library = read("crates/mesh-memory/src/embed/mod.rs");
+    let xtask = read("xtask/src/tools.rs");
+    let quoted = |text: &str, name: &str| -> String {
+        let at = text
+            .find(&format!("const {name}: &str = \""))
+            .unwrap_or_else(|| panic!("{name}"));
+        let rest = &text[at..];
+        let start = rest.find('"').unwrap() + 1;
+        let len = rest[start..].find('"').unwrap();
+        rest[start..start + len].to_owned()
+    };
+    assert_eq!(
+        quoted(&library, "WHEEL_SHA256"),
+        quoted(&xtask, "MODEL_SHA256")
+    );
+    assert_eq!(
+        quoted(&library, "WHEEL_NAME"),
+        quoted(&xtask, "MODEL_WHEEL")
+    );
+    assert_eq!(
+        quoted(&library, "WHEEL_REQUIREMENT"),
+        quoted(&xtask, "MODEL_REQUIREMENT")
+    );
+}

