@@ -27,6 +27,31 @@ fn note(sb: &Sandbox, content: &str, extra: &[&str]) -> String {
     saved_id(sb.km(&args).ok())
 }
 
+/// The multipart OOM note in English and the report-dates note in Japanese.
+fn two_notes(sb: &Sandbox) -> (String, String) {
+    let oom = note(
+        sb,
+        OOM,
+        &[
+            "--subject",
+            "upload OOM",
+            "--summary",
+            "OOM when streaming multipart bodies",
+        ],
+    );
+    let dates = note(
+        sb,
+        DATES,
+        &[
+            "--subject",
+            "日付のずれ",
+            "--summary",
+            "レポートの日付が1日ずれる",
+        ],
+    );
+    (oom, dates)
+}
+
 fn hybrid(sb: &Sandbox, query: &str) -> Vec<String> {
     sb.search_json(&["--search-mode", "hybrid", "-n", "5", "--", query])
         .iter()
@@ -41,26 +66,7 @@ const DATES: &str = "レポートの日付がUTCのまま保存されていて�
 fn hybrid_finds_by_meaning_and_across_languages_and_hides_what_other_modes_hide() {
     let Some(wheel) = wheel() else { return };
     let sb = Sandbox::new();
-    let oom = note(
-        &sb,
-        OOM,
-        &[
-            "--subject",
-            "upload OOM",
-            "--summary",
-            "OOM when streaming multipart bodies",
-        ],
-    );
-    let dates = note(
-        &sb,
-        DATES,
-        &[
-            "--subject",
-            "日付のずれ",
-            "--summary",
-            "レポートの日付が1日ずれる",
-        ],
-    );
+    let (oom, dates) = two_notes(&sb);
     let old = note(
         &sb,
         "CI caches the cargo registry for 7 days",
@@ -167,26 +173,7 @@ fn hybrid_finds_by_meaning_and_across_languages_and_hides_what_other_modes_hide(
 fn the_mcp_server_searches_by_meaning_once_a_model_is_installed() {
     let Some(wheel) = wheel() else { return };
     let sb = Sandbox::new();
-    let oom = note(
-        &sb,
-        OOM,
-        &[
-            "--subject",
-            "upload OOM",
-            "--summary",
-            "OOM when streaming multipart bodies",
-        ],
-    );
-    let dates = note(
-        &sb,
-        DATES,
-        &[
-            "--subject",
-            "日付のずれ",
-            "--summary",
-            "レポートの日付が1日ずれる",
-        ],
-    );
+    let (oom, dates) = two_notes(&sb);
     let mut mcp = crate::mesh_mcp::McpSession::start(&sb);
     let query = "the app runs out of memory on big uploads";
     let text = |v: serde_json::Value| v["text"].as_str().unwrap_or_default().to_owned();

@@ -8,11 +8,13 @@
 //! - `cargo xtask bench` runs the criterion benchmarks and times whole
 //!   commands against the Python reference;
 //! - `cargo xtask eval` measures search quality on the evaluation set;
+//! - `cargo xtask chaos` runs the fault suite (docs/RELIABILITY.md);
 //! - `cargo xtask dist` builds release archives with checksums.
 
 mod bench;
 mod bench_mesh;
 mod bench_tls;
+mod chaos;
 mod dist;
 mod eval;
 mod install;
@@ -37,6 +39,8 @@ tasks:
                                          criterion benches and whole-command timings
   eval [--fusion rrf|weighted:<w>]...    search quality on eval/ per class and mode (nDCG@10,
                                          recall@5, MRR, deleted/superseded shown), through the CLI
+  chaos [--duration S] [--seed N]        a hub and two spokes in network namespaces under a
+                                         seeded nemesis; checks the history (needs root)
   dist                                   release archives with checksums and completions
   tools                                  the preflight only
 
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
         "bench" => bench::run_bench(rest),
         "dist" => dist::run_dist(rest),
         "eval" => eval::run_eval(rest),
+        "chaos" => chaos::run_chaos(rest),
         "install" => install::run_install(rest),
         "tools" => tools::ensure_all().map(|_| ()),
         _ => {

@@ -20,9 +20,11 @@ use mesh_core::Environment;
 use serde_json::Value;
 
 use super::codex_trust::{Trust, parse_toml, set_trust, trust_hash};
-use super::hooks::{HOOKS, HookSpec, HooksOutcome, command, group};
+use super::hooks::{
+    HOOKS, HookSpec, HooksOutcome, command, group, parse_hooks_object, shape_error,
+};
 use super::mcp_clients::{McpClient, config_path};
-use super::{Result, SetupError, parse_client_json, read_optional, write_config};
+use super::{Result, read_optional, write_config};
 
 /// The files Codex's hooks involve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,17 +153,8 @@ fn is_ours(group: &Value, spec: &HookSpec) -> bool {
 /// (further copies removed) or appended.
 fn edit_hooks_json(files: &CodexHookFiles, cli: &Path) -> Result<HooksEdit> {
     let path = &files.hooks;
-    let (existing, root) = parse_client_json(path)?;
-    let shape = |problem: &str| SetupError::ClientConfigShape {
-        path: path.clone(),
-        problem: problem.to_owned(),
-    };
-    let top = root
-        .object_value_or_create()
-        .ok_or_else(|| shape("the top level is not a JSON object"))?;
-    let hooks = top
-        .object_value_or_create("hooks")
-        .ok_or_else(|| shape("hooks is not an object"))?;
+    let (existing, root, hooks) = parse_hooks_object(path)?;
+    let shape = |problem: &str| shape_error(path, problem);
     let mut changed = Vec::new();
     let mut trust = Vec::new();
     for spec in &HOOKS {

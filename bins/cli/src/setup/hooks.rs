@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use jsonc_parser::cst::CstInputValue;
+use jsonc_parser::cst::{CstInputValue, CstRootNode};
 use mesh_core::Environment;
 
 use super::{Result, SetupError, parse_client_json, write_config};
@@ -147,19 +147,34 @@ pub fn group(cli: &Path, spec: &HookSpec) -> CstInputValue {
     CstInputValue::Object(group)
 }
 
-/// Add the three hook entries for `cli` to the settings at `path`.
-pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutcome> {
-    let (existing, root) = parse_client_json(path)?;
-    let shape = |problem: &str| SetupError::ClientConfigShape {
+/// The settings file at `path` does not have the expected shape.
+pub(super) fn shape_error(path: &Path, problem: &str) -> SetupError {
+    SetupError::ClientConfigShape {
         path: path.to_path_buf(),
         problem: problem.to_owned(),
-    };
+    }
+}
+
+/// The hook settings file at `path` (Claude Code's or Codex's, one
+/// format), parsed, and its `hooks` object, created when absent.
+pub(super) fn parse_hooks_object(
+    path: &Path,
+) -> Result<(Option<String>, CstRootNode, jsonc_parser::cst::CstObject)> {
+    let (existing, root) = parse_client_json(path)?;
+    let shape = |problem: &str| shape_error(path, problem);
     let top = root
         .object_value_or_create()
         .ok_or_else(|| shape("the top level is not a JSON object"))?;
     let hooks = top
         .object_value_or_create("hooks")
         .ok_or_else(|| shape("hooks is not an object"))?;
+    Ok((existing, root, hooks))
+}
+
+/// Add the three hook entries for `cli` to the settings at `path`.
+pub fn install_hooks(path: &Path, cli: &Path, dry_run: bool) -> Result<HooksOutcome> {
+    let (existing, root, hooks) = parse_hooks_object(path)?;
+    let shape = |problem: &str| shape_error(path, problem);
     let mut added = Vec::new();
     for spec in &HOOKS {
         let event = spec.event;

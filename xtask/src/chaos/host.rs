@@ -1,0 +1,217 @@
+//! One chaos host: a namespace, a HOME and state directory, the scopes it
+//! declares, its `kioku-mesh serve` daemon, and its CLI run with a bound
+//! on time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::net::{Net, in_ns};
+
+/// The port every daemon listens on, in its own namespace.
+const PORT: u16 = 7447;
+/// Longest a CLI command may run before it is killed and counted failed.
+const CLI_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What one CLI run printed.
+pub struct Output {
+    /// Exit status; `None` when killed at the time bound.
+    pub code: Option<i32>,
+    pub stdout: String,
+}
+
+pub struct Host {
+    pub name: &'static str,
+    pub index: usize,
+    /// `user/<id>` scope declared here, if any.
+    pub user: Option<&'static str>,
+    /// `team/<id>` scope declared here, if any.
+    pub team: Option<&'static str>,
+    pub home: PathBuf,
+    bin: PathBuf,
+    daemon: Option<Child>,
+    paused: bool,
+}
+
+impl Host {
+    pub fn new(
+        name: &'static str,
+        index: usize,
+        user: Option<&'static str>,
+        team: Option<&'static str>,
+        root: &Path,
+        bin: &Path,
+    ) -> Result<Self> {
+        let home = root.join(name);
+        std::fs::create_dir_all(home.join("state"))
+            .with_context(|| format!("creating {}", home.display()))?;
+        Ok(Self {
+            name,
+            index,
+            user,
+            team,
+            home,
+            bin: bin.to_path_buf(),
+            daemon: None,
+            paused: false,
+        })
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.home.join("state")
+    }
+
+    /// Whether this host holds `scope` (`mesh`, `user/alice`, `team/core`).
+    pub fn holds(&self, scope: &str) -> bool {
+        scope == "mesh"
+            || self.user.is_some_and(|u| scope == format!("user/{u}"))
+            || self.team.is_some_and(|t| scope == format!("team/{t}"))
+    }
+
+    fn command(&self) -> Command {
+        let mut c = in_ns(&Net::ns(self.name), &self.bin.to_string_lossy());
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("KIOKU_MESH_STATE_DIR", self.state_dir())
+            .env("KIOKU_MESH_BACKEND", "zenoh")
+            .env("KIOKU_MESH_AGENT_FAMILY", "chaos")
+            .env("KIOKU_MESH_CLIENT_ID", format!("writer@{}", self.name))
+            .env("ZENOH_CONNECT", format!("tcp/127.0.0.1:{PORT}"))
+            .env("KIOKU_MESH_REPAIR_INTERVAL_SECS", "3")
+            .env("KIOKU_MESH_USER_ID", self.user.unwrap_or(""))
+            .env("KIOKU_MESH_TEAM_ID", self.team.unwrap_or(""))
+            .env("RUST_LOG", "info,zenoh=warn,zenoh_link_tcp=error")
+            .current_dir(&self.home);
+        c
+    }
+
+    /// Start the daemon: the hub listens, the spokes also dial the hub.
+    pub fn start(&mut self) -> Result<()> {
+        let mut c = self.command();
+        c.args(["serve", "--listen", &format!("tcp/0.0.0.0:{PORT}")]);
+        if self.index > 0 {
+            c.args(["--connect", &format!("tcp/{}:{PORT}", Net::addr(0))]);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.join("serve.log"))?;
+        c.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null());
+        self.daemon = Some(c.spawn().context("starting kioku-mesh serve")?);
+        self.paused = false;
+        Ok(())
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.daemon
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(c) = &self.daemon {
+            // `ip netns exec` execs the program: the child's pid is the daemon's.
+            let _ = Command::new("kill")
+                .args(["-s", signal, &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.paused = false;
+    }
+
+    pub fn pause(&mut self) {
+        self.signal("STOP");
+        self.paused = true;
+    }
+
+    pub fn resume(&mut self) {
+        self.signal("CONT");
+        self.paused = false;
+    }
+
+    /// Resume, or restart a daemon that is gone.
+    pub fn heal(&mut self) -> Result<()> {
+        if self.paused {
+            self.resume();
+        }
+        if !self.running() {
+            self.start()?;
+        }
+        Ok(())
+    }
+
+    /// Run the CLI with `args`, killed after [`CLI_TIMEOUT`].
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut c = self.command();
+        c.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+        let Ok(mut child) = c.spawn() else {
+            return Output {
+                code: None,
+                stdout: String::new(),
+            };
+        };
+        // Read while it runs: a full pipe would stall it.
+        let reader = child.stdout.take().map(|mut out| {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut text = String::new();
+                let _ = out.read_to_string(&mut text);
+                text
+            })
+        });
+        let deadline = Instant::now() + CLI_TIMEOUT;
+        let code = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        let stdout = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+        Output { code, stdout }
+    }
+
+    /// Ids of every live observation in this host's index.
+    pub fn live_ids(&self) -> Option<std::collections::HashSet<String>> {
+        let out = self.cli(&["search", "--format", "json", "-n", "10000"]);
+        if out.code != Some(0) {
+            return None;
+        }
+        let docs: Vec<serde_json::Value> = serde_json::from_str(out.stdout.trim()).ok()?;
+        Some(
+            docs.iter()
+                .filter_map(|d| d["observation_id"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// Stop the daemon for good.
+    pub fn shutdown(&mut self) {
+        if self.paused {
+            self.resume();
+        }
+        self.kill9();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,527 @@
+//! `cargo xtask chaos`: a hub and two spokes, each in its own network
+//! namespace, real daemons and CLI writers, a seeded nemesis, and a checker
+//! over the history once the mesh has healed.
+//!
+//! Hosts and scopes: the hub holds `mesh` and `team/core`; spoke `a` holds
+//! `mesh`, `user/alice` and `team/core`; spoke `b` holds `mesh` and
+//! `user/alice`. So every scope has a host without it, where nothing of it
+//! may appear (storage, index or queue).
+//!
+//! Faults, one at a time, each lasting 2-6 s: a host's link down, one-way
+//! loss and delay with loss (`tc netem`, when the kernel has it), SIGKILL
+//! then restart, SIGSTOP then SIGCONT. Not yet: a full disk, a corrupted
+//! index tail.
+
+mod history;
+mod host;
+mod net;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use history::{History, Op, Outcome};
+use host::Host;
+use net::Net;
+
+/// Longest wait for the mesh to converge after healing.
+const CONVERGE_LIMIT: Duration = Duration::from_secs(120);
+
+/// A seeded xorshift generator: the same seed gives the same schedule.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// A fault in force.
+enum Fault {
+    Partition(usize),
+    Netem(usize),
+    Kill(usize),
+    Pause(usize),
+}
+
+/// `cargo xtask chaos [--duration SECONDS] [--seed N]`.
+pub fn run_chaos(args: &[String]) -> Result<()> {
+    let mut duration = 60u64;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 | 1);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = |it: &mut std::slice::Iter<String>| -> Result<u64> {
+            it.next()
+                .with_context(|| format!("{a} needs a number"))?
+                .parse()
+                .with_context(|| format!("{a} needs a whole number"))
+        };
+        match a.as_str() {
+            "--duration" => duration = value(&mut it)?.clamp(5, 3600),
+            "--seed" => seed = value(&mut it)?.max(1),
+            other => bail!("unknown chaos argument '{other}' (expected --duration N, --seed N)"),
+        }
+    }
+    let ws = crate::workspace()?;
+    let release = crate::install::build_release(&ws)?;
+    let bin = release
+        .path("kioku-mesh")
+        .context("the release build made no kioku-mesh")?
+        .to_path_buf();
+    let summary = run(&bin, Duration::from_secs(duration), seed)?;
+    if !summary.clean() {
+        bail!(
+            "chaos found lost, resurrected or leaked observations (replay: cargo xtask chaos --seed {seed} --duration {duration})"
+        );
+    }
+    Ok(())
+}
+
+/// Whether this machine can make network namespaces (root and iproute2).
+fn available() -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    root && std::process::Command::new("ip")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The figures of one run.
+struct Summary {
+    ops: usize,
+    acked: usize,
+    faults: usize,
+    lost: usize,
+    resurrected: usize,
+    leaked: usize,
+    converge: Vec<f64>,
+}
+
+impl Summary {
+    fn clean(&self) -> bool {
+        self.lost == 0 && self.resurrected == 0 && self.leaked == 0
+    }
+}
+
+/// One run with the binary `bin`: set up, write under the nemesis, heal,
+/// check, tear down. Prints the summary line.
+fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
+    if !available() {
+        bail!("chaos needs root and iproute2 (it makes network namespaces)");
+    }
+    println!(
+        "chaos: seed={seed} duration={}s (replay: cargo xtask chaos --seed {seed} --duration {})",
+        duration.as_secs(),
+        duration.as_secs()
+    );
+    let root = std::env::temp_dir().join(format!("kioku-chaos-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let net = Net::create(&["hub", "a", "b"])?;
+    let mut hosts = vec![
+        Host::new("hub", 0, None, Some("core"), &root, bin)?,
+        Host::new("a", 1, Some("alice"), Some("core"), &root, bin)?,
+        Host::new("b", 2, Some("alice"), None, &root, bin)?,
+    ];
+    for h in &mut hosts {
+        h.start()?;
+    }
+    wait_ready(&mut hosts)?;
+    let netem = net.has_netem();
+    // Two streams, so that the fault schedule does not depend on how many
+    // operations fitted between faults: the same seed, the same faults.
+    let mut rng = Rng(seed);
+    let mut work = Rng(seed.rotate_left(29) ^ 0x9E37_79B9_7F4A_7C15 | 1);
+    let mut history = History::default();
+    let started = Instant::now();
+    let mut faults = 0;
+    let mut fault: Option<(Fault, Instant)> = None;
+    let mut next_fault = started + Duration::from_secs(2);
+    let mut n = 0u64;
+    while started.elapsed() < duration {
+        let now = Instant::now();
+        if let Some((f, until)) = &fault
+            && now >= *until
+        {
+            undo(f, &net, &mut hosts)?;
+            fault = None;
+            next_fault = now + Duration::from_millis(500 + rng.below(2500) as u64);
+        }
+        if fault.is_none() && now >= next_fault {
+            let f = pick_fault(&mut rng, netem);
+            let what = apply(&f, &net, &mut hosts, &mut rng)?;
+            println!("chaos: {:6.1}s {what}", started.elapsed().as_secs_f64());
+            faults += 1;
+            fault = Some((
+                f,
+                now + Duration::from_millis(2000 + rng.below(4000) as u64),
+            ));
+        }
+        n += 1;
+        let op = operate(&hosts, &history, &mut work, n, seed);
+        history.record(started.elapsed(), op);
+    }
+    if let Some((f, _)) = &fault {
+        undo(f, &net, &mut hosts)?;
+    }
+    net.heal();
+    for h in &mut hosts {
+        h.heal()?;
+    }
+    let healed = Instant::now();
+    let _ = std::fs::write(root.join("history.txt"), history.lines());
+    let expected: Vec<_> = hosts
+        .iter()
+        .map(|h| history.expected(|s| h.holds(s)))
+        .collect();
+    let mut converged: Vec<Option<f64>> = vec![None; hosts.len()];
+    let mut last = vec![(0, 0); hosts.len()];
+    while healed.elapsed() < CONVERGE_LIMIT && converged.iter().any(Option::is_none) {
+        for (i, h) in hosts.iter().enumerate() {
+            if converged[i].is_some() {
+                continue;
+            }
+            if let Some(live) = h.live_ids() {
+                last[i] = history::compare(&expected[i], &live);
+                if last[i] == (0, 0) {
+                    converged[i] = Some(healed.elapsed().as_secs_f64());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let leaked = leaks(&hosts, &history);
+    let mut converge: Vec<f64> = converged
+        .iter()
+        .map(|c| c.unwrap_or(CONVERGE_LIMIT.as_secs_f64()))
+        .collect();
+    converge.sort_by(f64::total_cmp);
+    let summary = Summary {
+        ops: history.ops.len(),
+        acked: history.acked(),
+        faults,
+        lost: last.iter().map(|l| l.0).sum(),
+        resurrected: last.iter().map(|l| l.1).sum(),
+        leaked,
+        converge,
+    };
+    for (h, l) in hosts.iter().zip(&last) {
+        if *l != (0, 0) {
+            println!(
+                "chaos: host {} missing {} resurrected {} (logs: {})",
+                h.name,
+                l.0,
+                l.1,
+                h.home.display()
+            );
+        }
+    }
+    println!(
+        "chaos: ops={} acked={} faults={} lost={} resurrected={} leaked={} converge_p50_s={:.1} converge_max_s={:.1}",
+        summary.ops,
+        summary.acked,
+        summary.faults,
+        summary.lost,
+        summary.resurrected,
+        summary.leaked,
+        summary.converge[summary.converge.len() / 2],
+        summary.converge.last().copied().unwrap_or(0.0)
+    );
+    drop(hosts);
+    drop(net);
+    if summary.clean() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(summary)
+}
+
+fn wait_ready(hosts: &mut [Host]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for h in hosts.iter_mut() {
+        loop {
+            let log = std::fs::read_to_string(h.home.join("serve.log")).unwrap_or_default();
+            if log.contains("kioku-mesh serve: router ") {
+                break;
+            }
+            if !h.running() || Instant::now() > deadline {
+                bail!("the daemon of {} did not start:\n{log}", h.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
+
+fn pick_fault(rng: &mut Rng, netem: bool) -> Fault {
+    let host = rng.below(3);
+    match rng.below(if netem { 4 } else { 3 }) {
+        0 => Fault::Partition(host),
+        1 => Fault::Kill(host),
+        2 => Fault::Pause(host),
+        _ => Fault::Netem(host),
+    }
+}
+
+const NAMES: [&str; 3] = ["hub", "a", "b"];
+
+/// Put `f` in force; says what it did.
+fn apply(f: &Fault, net: &Net, hosts: &mut [Host], rng: &mut Rng) -> Result<String> {
+    Ok(match f {
+        Fault::Partition(h) => {
+            net.link_down(NAMES[*h])?;
+            format!("partition {}", NAMES[*h])
+        }
+        Fault::Netem(h) => {
+            let spec = if rng.chance(50) {
+                "loss 100%"
+            } else {
+                "delay 150ms 50ms loss 15%"
+            };
+            net.netem(NAMES[*h], spec)?;
+            format!("netem {spec} towards {}", NAMES[*h])
+        }
+        Fault::Kill(h) => {
+            hosts[*h].kill9();
+            format!("kill -9 the daemon of {}", NAMES[*h])
+        }
+        Fault::Pause(h) => {
+            hosts[*h].pause();
+            format!("SIGSTOP the daemon of {}", NAMES[*h])
+        }
+    })
+}
+
+fn undo(f: &Fault, net: &Net, hosts: &mut [Host]) -> Result<()> {
+    match f {
+        Fault::Partition(h) => net.link_up(NAMES[*h]),
+        Fault::Netem(h) => {
+            net.clear(NAMES[*h]);
+            Ok(())
+        }
+        Fault::Kill(h) => hosts[*h].start(),
+        Fault::Pause(h) => {
+            hosts[*h].resume();
+            Ok(())
+        }
+    }
+}
+
+/// The scopes `h` may write to.
+fn scopes(h: &Host) -> Vec<String> {
+    let mut s = vec!["mesh".to_owned()];
+    if let Some(u) = h.user {
+        s.push(format!("user/{u}"));
+    }
+    if let Some(t) = h.team {
+        s.push(format!("team/{t}"));
+    }
+    s
+}
+
+fn visibility(scope: &str) -> &'static str {
+    match scope.split('/').next() {
+        Some("user") => "user",
+        Some("team") => "team",
+        _ => "mesh",
+    }
+}
+
+/// One client operation on a random host: mostly saves, some deletes and
+/// supersedes of earlier acknowledged saves the host can see.
+fn operate(hosts: &[Host], history: &History, rng: &mut Rng, n: u64, seed: u64) -> Op {
+    let h = &hosts[rng.below(hosts.len())];
+    let own = scopes(h);
+    // Entries already deleted or superseded are left alone: a second
+    // delete of the same id would only blur the history.
+    let touched: HashSet<&String> = history
+        .ops
+        .iter()
+        .filter_map(|(_, op)| match op {
+            Op::Delete { id, .. } => Some(id),
+            Op::Save { supersedes, .. } => supersedes.as_ref(),
+        })
+        .collect();
+    let candidates: Vec<(&String, &String)> = history
+        .ops
+        .iter()
+        .filter_map(|(_, op)| match op {
+            Op::Save {
+                id: Some(id),
+                scope,
+                outcome,
+                ..
+            } if outcome.acked() && h.holds(scope) && !touched.contains(id) => Some((id, scope)),
+            _ => None,
+        })
+        .collect();
+    let roll = rng.below(100);
+    if roll >= 70 && !candidates.is_empty() {
+        let (id, scope) = candidates[rng.below(candidates.len())];
+        if roll < 88 {
+            let out = h.cli(&["delete", id, "--reason", "chaos"]);
+            return Op::Delete {
+                host: h.name,
+                id: id.clone(),
+                outcome: outcome_of(out.code, true),
+            };
+        }
+        return save(h, scope, Some(id), n, seed);
+    }
+    let scope = own[rng.below(own.len())].clone();
+    save(h, &scope, None, n, seed)
+}
+
+fn save(h: &Host, scope: &str, supersedes: Option<&String>, n: u64, seed: u64) -> Op {
+    let content = format!(
+        "chaos note {n} of run {seed} written on {} in {scope}",
+        h.name
+    );
+    let mut args = vec![
+        "save",
+        content.as_str(),
+        "--subject",
+        "chaos",
+        "--summary",
+        "a chaos run note",
+        "--visibility",
+        visibility(scope),
+    ];
+    if let Some(old) = supersedes {
+        args.extend(["--supersedes", old.as_str()]);
+    }
+    let out = h.cli(&args);
+    let mut words = out.stdout.split_whitespace();
+    let kind = words.next().unwrap_or_default();
+    let id = words.next().map(str::to_owned);
+    let outcome = match (out.code, kind) {
+        (Some(0), "saved:") => Outcome::Saved,
+        (Some(0), "queued:") => Outcome::Queued,
+        (Some(2), _) => Outcome::Refused,
+        _ => Outcome::Failed,
+    };
+    Op::Save {
+        host: h.name,
+        scope: scope.to_owned(),
+        id: id.filter(|_| outcome.acked()),
+        supersedes: supersedes.cloned(),
+        outcome,
+    }
+}
+
+fn outcome_of(code: Option<i32>, done: bool) -> Outcome {
+    match code {
+        Some(0) if done => Outcome::Saved,
+        Some(2) => Outcome::Refused,
+        _ => Outcome::Failed,
+    }
+}
+
+/// Acknowledged saves of scopes a host does not hold that it shows, or
+/// whose id appears in any file of its state directory.
+fn leaks(hosts: &[Host], history: &History) -> usize {
+    let mut count = 0;
+    for h in hosts {
+        let foreign: HashSet<String> = history.foreign(|s| h.holds(s)).into_iter().collect();
+        if foreign.is_empty() {
+            continue;
+        }
+        let live = h.live_ids().unwrap_or_default();
+        let mut found: HashSet<&String> = foreign.iter().filter(|id| live.contains(*id)).collect();
+        for file in files(&h.state_dir()) {
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            for id in hex_ids(&bytes) {
+                if let Some(known) = foreign.get(id) {
+                    found.insert(known);
+                }
+            }
+        }
+        for id in &found {
+            println!("chaos: {} holds {id}, of a scope it does not hold", h.name);
+        }
+        count += found.len();
+    }
+    count
+}
+
+/// Every 32-character lowercase hex string in `bytes` (ids), one pass.
+fn hex_ids(bytes: &[u8]) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    for i in 0..=bytes.len() {
+        if i < bytes.len() && is_hex(bytes[i]) {
+            continue;
+        }
+        for w in bytes[start..i].windows(32) {
+            if let Ok(id) = std::str::from_utf8(w) {
+                out.push(id);
+            }
+        }
+        start = i + 1;
+    }
+    out
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_found_inside_binary_files() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let mut bytes = b"\x00\x01key/".to_vec();
+        bytes.extend(id.as_bytes());
+        bytes.extend(b"\xff/tail");
+        assert_eq!(hex_ids(&bytes), vec![id]);
+        assert!(hex_ids(b"abc123").is_empty());
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_schedule() {
+        let (mut a, mut b) = (Rng(7), Rng(7));
+        let one: Vec<usize> = (0..20).map(|_| a.below(100)).collect();
+        let two: Vec<usize> = (0..20).map(|_| b.below(100)).collect();
+        assert_eq!(one, two);
+        assert!(one.iter().any(|v| *v != one[0]));
+    }
+}
