@@ -83,7 +83,12 @@ impl Host {
             .env("KIOKU_MESH_REPAIR_INTERVAL_SECS", "3")
             .env("KIOKU_MESH_USER_ID", self.user.unwrap_or(""))
             .env("KIOKU_MESH_TEAM_ID", self.team.unwrap_or(""))
-            .env("RUST_LOG", "info,zenoh=warn,zenoh_link_tcp=error")
+            // KIOKU_CHAOS_LOG: the daemons' log filter, for a closer look.
+            .env(
+                "RUST_LOG",
+                std::env::var("KIOKU_CHAOS_LOG")
+                    .unwrap_or_else(|_| "info,zenoh=warn,zenoh_link_tcp=error".to_owned()),
+            )
             .current_dir(&self.home);
         c
     }

@@ -49,6 +49,12 @@ const REPAIR_AFTER_OVERFLOW: Duration = Duration::from_millis(250);
 /// A scheduled repair waits at least this many times as long as the last
 /// one took: repairs use at most about 2% of the daemon's time.
 const REPAIR_DUTY: u32 = 50;
+/// ... but never longer than this. A scan that waited out an unreachable
+/// peer's timeout (4 s) would otherwise put the next repair 200 s away,
+/// and what storage alignment brings in meanwhile (writes made during a
+/// partition arrive no other way) would stay out of the index that long.
+/// Found by `cargo xtask chaos --seed 3 --duration 120`.
+const MAX_REPAIR_GAP: Duration = Duration::from_secs(20);
 /// When live changes could not be applied, a repair follows this soon.
 const RETRY_AFTER_FAILED_APPLY: Duration = Duration::from_secs(5);
 /// Repairs after the router set changes: peers reconnect one by one, and
@@ -120,6 +126,13 @@ impl KeeperOptions {
     }
 }
 
+/// The wait before the next scheduled repair after one that took `took`:
+/// at least `interval`, else the duty cycle, capped at [`MAX_REPAIR_GAP`]
+/// (but never below `interval`).
+fn repair_gap(interval: Duration, took: Duration) -> Duration {
+    interval.max((took * REPAIR_DUTY).min(MAX_REPAIR_GAP))
+}
+
 /// Keep `store`'s index current from `session` until `shutdown` turns true.
 pub async fn run(
     store: MeshStore,
@@ -159,7 +172,7 @@ pub async fn run(
 
     let took = repair(&store, "start").await;
     let mut known_routers = routers(&session).await;
-    let mut next_repair = Instant::now() + options.repair_interval.max(took * REPAIR_DUTY);
+    let mut next_repair = Instant::now() + repair_gap(options.repair_interval, took);
     let mut heal_repairs: Vec<Instant> = Vec::new();
     // The repair that reads back changes the full queue dropped.
     let mut overflow_repair: Option<Instant> = None;
@@ -215,7 +228,7 @@ pub async fn run(
                 };
                 let took = repair(&store, why).await;
                 if now >= next_repair {
-                    next_repair = Instant::now() + options.repair_interval.max(took * REPAIR_DUTY);
+                    next_repair = Instant::now() + repair_gap(options.repair_interval, took);
                 }
             }
             _ = topology.tick() => {
@@ -337,6 +350,22 @@ async fn routers(session: &Session) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_slow_repair_never_puts_the_next_one_out_of_reach() {
+        let interval = Duration::from_secs(3);
+        assert_eq!(repair_gap(interval, Duration::from_millis(10)), interval);
+        assert_eq!(
+            repair_gap(interval, Duration::from_millis(200)),
+            Duration::from_secs(10)
+        );
+        // A scan that waited out a 4 s timeout: 20 s, not 200 s.
+        assert_eq!(repair_gap(interval, Duration::from_secs(4)), MAX_REPAIR_GAP);
+        assert_eq!(
+            repair_gap(Duration::from_secs(60), Duration::from_secs(4)),
+            Duration::from_secs(60)
+        );
+    }
+
     use super::*;
 
     fn change(i: usize) -> Change {
