@@ -35,18 +35,7 @@ pub fn install_codex(
     dry_run: bool,
 ) -> Result<Outcome> {
     let existing = read_optional(path)?;
-    let mut doc: toml_edit::DocumentMut =
-        existing
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(
-                |e: toml_edit::TomlError| SetupError::MalformedClientConfig {
-                    path: path.to_path_buf(),
-                    format: "TOML",
-                    message: e.to_string().trim().to_owned(),
-                },
-            )?;
+    let mut doc = super::codex_trust::parse_toml(path, existing.as_deref())?;
     let servers = doc
         .entry("mcp_servers")
         .or_insert_with(|| {

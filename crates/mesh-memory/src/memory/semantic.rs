@@ -66,16 +66,27 @@ impl<S: MemoryStore> Memory<S> {
     }
 
     /// After a save: give the new row its vector when a model is installed
-    /// and the row is already in this process's index (local mode). The
-    /// save has succeeded either way; mesh rows get theirs from the daemon.
-    pub(super) async fn embed_saved(&self, _obs: &Observation) {
+    /// (local mode, where this process writes the index). Only this row is
+    /// embedded, from the same text the backfill reads, so a save costs one
+    /// encode and no scan. The save has succeeded either way; mesh rows get
+    /// theirs from the daemon.
+    pub(super) async fn embed_saved(&self, obs: &Observation) {
         if self.settings.backend != mesh_core::BackendMode::Local || !self.model_installed() {
             return;
         }
+        let text = embed::vectors::note_text(
+            &obs.subject,
+            &obs.summary,
+            &obs.content,
+            &obs.tags.join(" "),
+        );
         let result = async {
-            let encoder = self.encoder()?;
-            embed::vectors::embed_missing(self.store.index().pool(), &encoder, Some(8), &mut |_| {})
-                .await
+            let vector = self.encoder()?.encode(&text)?;
+            embed::vectors::store(
+                self.store.index().pool(),
+                &[(obs.observation_id.as_str(), vector)],
+            )
+            .await
         }
         .await;
         if let Err(e) = result {
