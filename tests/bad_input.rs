@@ -25,6 +25,21 @@ fn invalid_memory_type_and_importance_are_usage_errors() {
 }
 
 #[test]
+fn a_lifetime_past_the_calendar_is_refused() {
+    // Found by fuzzing: chrono panicked on a TTL this large (exit 101).
+    let s = Sandbox::new();
+    s.save("kept", &[]);
+    for ttl in ["9223372036854775807", "9223372036854775"] {
+        let err = s.try_save(&["--ttl-sec", ttl]).fails_with(2).to_owned();
+        assert!(
+            err.contains(ttl) && err.contains("give fewer seconds"),
+            "{err}"
+        );
+    }
+    assert_eq!(count(&s), 1);
+}
+
+#[test]
 fn missing_or_placeholder_metadata_is_refused() {
     let s = Sandbox::new();
     for (subject, summary, expect) in [

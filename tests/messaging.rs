@@ -169,6 +169,19 @@ fn bad_messages_are_refused_and_nothing_is_sent() {
             &["msg", "send", "--to", "alice", "--ttl", "0", "hi"],
             "--ttl 0",
         ),
+        // Found by fuzzing: a lifetime past chrono's range panicked.
+        (
+            &[
+                "msg",
+                "send",
+                "--to",
+                "alice",
+                "--ttl",
+                "18446744073709551615",
+                "hi",
+            ],
+            "give fewer seconds",
+        ),
         (
             &["msg", "send", "--to", "alice", "--reply-to", "nope", "hi"],
             "is not a msg_id",

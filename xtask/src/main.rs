@@ -9,6 +9,7 @@
 //!   commands against the Python reference;
 //! - `cargo xtask eval` measures search quality on the evaluation set;
 //! - `cargo xtask chaos` runs the fault suite (docs/RELIABILITY.md);
+//! - `cargo xtask fuzz` runs the fuzz targets (fuzz/, docs/RELIABILITY.md);
 //! - `cargo xtask dist` builds release archives with checksums.
 
 mod bench;
@@ -17,6 +18,7 @@ mod bench_tls;
 mod chaos;
 mod dist;
 mod eval;
+mod fuzz;
 mod install;
 mod preflight;
 mod tools;
@@ -41,6 +43,8 @@ tasks:
                                          recall@5, MRR, deleted/superseded shown), through the CLI
   chaos [--duration S] [--seed N]        a hub and two spokes in network namespaces under a
                                          seeded nemesis; checks the history (needs root)
+  fuzz [--time S] [--seed N] [--target T] every fuzz target (fuzz/) for S seconds each, seeded;
+                                         crash inputs land in <target>/fuzz-out
   dist                                   release archives with checksums and completions
   tools                                  the preflight only
 
@@ -63,6 +67,7 @@ fn main() -> Result<()> {
         "dist" => dist::run_dist(rest),
         "eval" => eval::run_eval(rest),
         "chaos" => chaos::run_chaos(rest),
+        "fuzz" => fuzz::run_fuzz(rest),
         "install" => install::run_install(rest),
         "tools" => tools::ensure_all().map(|_| ()),
         _ => {

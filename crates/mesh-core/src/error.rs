@@ -120,6 +120,12 @@ pub enum CoreError {
     #[error("expires_at must be ISO 8601; got '{0}'")]
     InvalidExpiresAt(String),
 
+    /// `ttl_sec` reaches past the calendar.
+    #[error(
+        "ttl_sec {0} is too large: the entry would expire past the year 262143; give fewer seconds (a year is 31536000)"
+    )]
+    TtlTooLarge(i64),
+
     /// A timestamp argument does not parse.
     #[error(
         "{what} must be an ISO 8601 timestamp such as 2026-11-23 or 2026-11-23T09:30:00Z; got '{value}'"
@@ -207,6 +213,7 @@ impl CoreError {
                 | Self::InvalidKeySegment { .. }
                 | Self::InvalidMemoryType(_)
                 | Self::InvalidExpiresAt(_)
+                | Self::TtlTooLarge(_)
                 | Self::InvalidTimestamp { .. }
                 | Self::InvalidEndpoint { .. }
                 | Self::InvalidStorageScope(_)

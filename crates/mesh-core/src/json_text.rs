@@ -43,6 +43,45 @@ impl Formatter for PythonFormatter {
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
         writer.write_all(b": ")
     }
+
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        writer.write_all(python_float(value).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        writer.write_all(python_float(f64::from(value)).as_bytes())
+    }
+}
+
+/// A float as Python's `repr` writes it: the shortest digits that read
+/// back exactly, fixed notation with a `.0` for exponents -4 to 15, else
+/// `d.ddde+XX`. A float kept in an unknown field is thus written back with
+/// the bytes the reference would write.
+fn python_float(value: f64) -> String {
+    if !value.is_finite() {
+        // json.dumps writes these; no JSON parser reads them back.
+        return if value.is_nan() {
+            "NaN".to_owned()
+        } else if value > 0.0 {
+            "Infinity".to_owned()
+        } else {
+            "-Infinity".to_owned()
+        };
+    }
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..16).contains(&exponent) {
+        let fixed = value.to_string();
+        if fixed.contains('.') {
+            fixed
+        } else {
+            format!("{fixed}.0")
+        }
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    }
 }
 
 /// Serialise `value` the way the reference would.
@@ -61,6 +100,28 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn floats_are_written_as_python_writes_them() {
+        // Python: [repr(x) for x in ...]
+        for (value, python) in [
+            (4.295e27, "4.295e+27"),
+            (1e16, "1e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (1e15, "1000000000000000.0"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (2.0, "2.0"),
+            (-3.25, "-3.25"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(to_string(&json!(value)), python, "{value:e}");
+        }
+    }
 
     #[test]
     fn separators_match_python() {

@@ -32,6 +32,18 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     let (date_part, rest) = text.split_at_checked(10)?;
+    // Exactly YYYY-MM-DD: chrono's %Y also takes a sign and fewer digits,
+    // whose wire form (`-0026-...`) would neither parse back nor sort.
+    let shape_ok = date_part.bytes().enumerate().all(|(i, b)| {
+        if i == 4 || i == 7 {
+            b == b'-'
+        } else {
+            b.is_ascii_digit()
+        }
+    });
+    if !shape_ok {
+        return None;
+    }
     let date = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()?;
     if rest.is_empty() {
         return Some(date.and_time(NaiveTime::MIN).and_utc());
@@ -40,7 +52,7 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     let (time_text, offset_secs) = split_offset(rest)?;
     let time = parse_time(time_text)?;
     let local = NaiveDateTime::new(date, time);
-    let utc = local.checked_sub_signed(TimeDelta::seconds(offset_secs))?;
+    let utc = local.checked_sub_signed(TimeDelta::try_seconds(offset_secs)?)?;
     Some(utc.and_utc())
 }
 
@@ -66,9 +78,10 @@ pub fn resolve_expires_at(expires_at: &str, ttl_sec: i64, created_at: &str) -> R
     }
     if ttl_sec > 0 {
         let base = parse(created_at).unwrap_or_else(Utc::now);
-        let end = base
-            .checked_add_signed(TimeDelta::seconds(ttl_sec))
-            .ok_or_else(|| CoreError::InvalidExpiresAt(format!("now + {ttl_sec} seconds")))?;
+        // try_seconds: a lifetime past chrono's range is an error, not a panic.
+        let end = TimeDelta::try_seconds(ttl_sec)
+            .and_then(|d| base.checked_add_signed(d))
+            .ok_or(CoreError::TtlTooLarge(ttl_sec))?;
         return Ok(format(end));
     }
     Ok(String::new())
@@ -196,6 +209,11 @@ mod tests {
             "2026-11-23T9:00",
             "2026-11-23T09:00:00+9",
             "2026/11/23",
+            // Found by fuzzing: a signed three-digit year parsed, and its
+            // wire form `-0026-...` did not parse back.
+            "-026-11-23",
+            "+026-11-23T09:30",
+            "２０２６-11-23",
         ] {
             let err = normalize(bad, "--since").unwrap_err().to_string();
             assert!(err.contains("--since"), "{bad}: {err}");

@@ -288,8 +288,8 @@ impl Messaging {
             payload: json!({}),
             created_at: mesh_core::timestamp::format(now),
             expires_at: req.ttl_sec.and_then(|t| {
-                let at =
-                    now.checked_add_signed(chrono::TimeDelta::seconds(i64::try_from(t).ok()?))?;
+                let at = now
+                    .checked_add_signed(chrono::TimeDelta::try_seconds(i64::try_from(t).ok()?)?)?;
                 Some(mesh_core::timestamp::format(at))
             }),
             ttl_sec: req.ttl_sec,
@@ -309,6 +309,11 @@ impl Messaging {
             return Err(MessagingError::InvalidArgument(
                 "--ttl 0 would expire the message before anyone reads it; give seconds > 0, or leave it out for no expiry".to_owned(),
             ));
+        }
+        if let (Some(ttl), None) = (req.ttl_sec, &msg.expires_at) {
+            return Err(MessagingError::InvalidArgument(format!(
+                "--ttl {ttl} reaches past the year 262143; give fewer seconds, or leave it out for no expiry"
+            )));
         }
         let key = keys::inbox_key(&scope, &req.to, &msg_id)?;
         let text = msg.to_json();

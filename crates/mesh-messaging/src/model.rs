@@ -200,7 +200,7 @@ impl Message {
         }
         let ttl = self.ttl_sec?;
         let created = mesh_core::timestamp::parse(&self.created_at)?;
-        created.checked_add_signed(chrono::TimeDelta::seconds(i64::try_from(ttl).ok()?))
+        created.checked_add_signed(chrono::TimeDelta::try_seconds(i64::try_from(ttl).ok()?)?)
     }
 
     /// Whether it has expired at `now`.

@@ -205,7 +205,8 @@ impl Policy {
         }
     }
 
-    fn to_json(&self) -> String {
+    /// The policy document, as signed.
+    pub fn to_json(&self) -> String {
         let raw = RawPolicy {
             version: self.version,
             issued_at: self.issued_at.clone(),
@@ -227,7 +228,10 @@ impl Policy {
         serde_json::to_string(&raw).unwrap_or_default()
     }
 
-    fn from_json(text: &str) -> Result<Self, PkiError> {
+    /// Parse a policy document, the payload of a signed envelope. Policies
+    /// from files or the wire come through [`SignedPolicy::verify`], which
+    /// checks the signature first.
+    pub fn from_json(text: &str) -> Result<Self, PkiError> {
         let raw: RawPolicy = serde_json::from_str(text).map_err(|e| PkiError::BadPolicy {
             reason: e.to_string(),
         })?;
