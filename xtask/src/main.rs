@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test` runs the preflight (finds or installs libclang and
 //!   the test tools, one line each), builds the binaries and the RocksDB
-//!   backend library, and runs every test of the workspace;
+//!   backend library, runs every test of the workspace, then a 20 s chaos
+//!   smoke run where network namespaces can be made;
 //! - `cargo xtask install` builds the release binaries and the backend
 //!   library and copies them into `~/.cargo/bin` (or `--root DIR`);
 //! - `cargo xtask bench` runs the criterion benchmarks and times whole
@@ -41,8 +42,10 @@ tasks:
                                          criterion benches and whole-command timings
   eval [--fusion rrf|weighted:<w>]...    search quality on eval/ per class and mode (nDCG@10,
                                          recall@5, MRR, deleted/superseded shown), through the CLI
-  chaos [--duration S] [--seed N]        a hub and two spokes in network namespaces under a
-                                         seeded nemesis; checks the history (needs root)
+  chaos [--duration S] [--seed N] [--smoke]
+                                         a hub and two spokes in network namespaces under a
+                                         seeded nemesis; checks the history (needs root);
+                                         --smoke: 20 s on the debug build, as `test` runs it
   fuzz [--time S] [--seed N] [--target T] every fuzz target (fuzz/) for S seconds each, seeded;
                                          crash inputs land in <target>/fuzz-out
   dist                                   release archives with checksums and completions
@@ -152,7 +155,12 @@ fn test(args: &[String]) -> Result<()> {
         .env("KIOKU_MESH_BIN_DIR", ws.target.join("debug"))
         .env("KIOKU_MESH_REQUIRE_REFERENCE", "1");
     tools.export(&mut cmd);
-    run(&mut cmd)
+    run(&mut cmd)?;
+    // Passthrough arguments pick tests; the smoke run is the whole suite's.
+    if passthrough.is_empty() {
+        chaos::run_smoke(&ws, chaos::SMOKE_SECS, 1)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

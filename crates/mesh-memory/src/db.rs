@@ -18,6 +18,7 @@ const SQLITE_CORRUPT: i64 = 11;
 const SQLITE_CANTOPEN: i64 = 14;
 const SQLITE_NOTADB: i64 = 26;
 const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
 
 /// Open (creating if missing) a SQLite database at `path` in WAL mode with
 /// `synchronous=NORMAL` and a 5 s busy timeout.
@@ -116,6 +117,45 @@ pub async fn open_memory_pool() -> Result<SqlitePool> {
         .map_err(|e| classify(e, Path::new(":memory:"), "open"))
 }
 
+/// Begin a transaction with `statement` (`BEGIN IMMEDIATE` for writers) on
+/// `path`'s pool; errors come back classified, see [`begin_fresh`].
+pub async fn begin(
+    pool: &SqlitePool,
+    statement: &'static str,
+    path: &Path,
+    action: &'static str,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    begin_fresh(pool, statement)
+        .await
+        .map_err(|e| classify(e, path, action))
+}
+
+/// Begin a transaction on a connection that is not stuck in an old one.
+///
+/// A COMMIT that fails because the disk is full is rolled back by SQLite
+/// itself, but sqlx still counts the connection as inside a transaction and
+/// returns it to the pool that way; every later begin on it would fail. Such
+/// a connection is closed here and another one taken, so a full disk costs
+/// the writes made while it was full, not every write after.
+pub async fn begin_fresh(
+    pool: &SqlitePool,
+    statement: &'static str,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    use sqlx::Connection;
+    // Bounded: each round closes one stale connection of the pool.
+    for _ in 0..=pool.size() {
+        let conn = pool.acquire().await?;
+        if conn.is_in_transaction() {
+            tracing::debug!("closing a database connection left inside a failed transaction");
+            let _ = conn.detach().close().await;
+            continue;
+        }
+        return sqlx::Transaction::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(statement)))
+            .await;
+    }
+    pool.begin_with(statement).await
+}
+
 /// Map a driver error on `path` to a user-facing error.
 pub fn classify(error: sqlx::Error, path: &Path, action: &'static str) -> MemoryError {
     let path: PathBuf = path.to_path_buf();
@@ -127,6 +167,7 @@ pub fn classify(error: sqlx::Error, path: &Path, action: &'static str) -> Memory
         let detail = db.message().to_owned();
         match code & 0xff {
             SQLITE_CORRUPT | SQLITE_NOTADB => return MemoryError::Corrupt { path, detail },
+            SQLITE_FULL => return MemoryError::DiskFull { action, path },
             SQLITE_READONLY | SQLITE_CANTOPEN | SQLITE_PERM | SQLITE_IOERR => {
                 return MemoryError::NotWritable {
                     action,
@@ -151,5 +192,68 @@ pub fn classify(error: sqlx::Error, path: &Path, action: &'static str) -> Memory
             "writing the database"
         },
         detail: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fill the database's disk: SQLite refuses to grow past max_page_count
+    /// with the same error as a full disk.
+    async fn full_disk_failure(pool: &SqlitePool) {
+        let mut tx = begin_fresh(pool, "BEGIN IMMEDIATE").await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let insert = sqlx::query("INSERT INTO t(v) VALUES (zeroblob(1000000))")
+            .execute(&mut *tx)
+            .await;
+        let code = match &insert {
+            Err(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            other => panic!("expected a full disk, got {other:?}"),
+        };
+        assert_eq!(code.as_deref(), Some("13"));
+        // The caller gives up on the transaction, as the index keeper does.
+        let _ = tx.commit().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_disk_does_not_poison_later_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let pool = open_pool(&path, 1).await.unwrap();
+        sqlx::query("CREATE TABLE t(v BLOB)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        full_disk_failure(&pool).await;
+        // The space is back (a new connection has no page cap): writes work.
+        let mut tx = begin_fresh(&pool, "BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t(v) VALUES (x'00')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_as_such() {
+        let e = MemoryError::DiskFull {
+            action: "write",
+            path: PathBuf::from("/s/index.db"),
+        };
+        let text = e.to_string();
+        assert!(text.contains("disk is full") && text.contains("free some space"), "{text}");
     }
 }

@@ -102,6 +102,18 @@ pub enum MemoryError {
         detail: String,
     },
 
+    /// The disk holding the database is full.
+    #[error(
+        "cannot {action} the database {path}: the disk is full. Nothing was changed; free some space \
+         on that disk and retry"
+    )]
+    DiskFull {
+        /// "open" or "write".
+        action: &'static str,
+        /// The database file.
+        path: PathBuf,
+    },
+
     /// The database was written by a newer version of kioku-mesh.
     #[error(
         "the database {path} has schema version {found}, newer than this kioku-mesh understands ({supported}); \

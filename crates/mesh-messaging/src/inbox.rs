@@ -11,7 +11,7 @@ use sqlx::SqlitePool;
 
 use crate::error::Result;
 use crate::model::Message;
-use crate::transport::{db_error, open_sqlite};
+use crate::transport::{begin_immediate, db_error, open_sqlite};
 
 /// A retired id: when, why, and the created_at / expires_at it had.
 type TombRow = (String, Option<String>, Option<String>, Option<String>);
@@ -133,7 +133,7 @@ impl Inbox {
                 remedy: None,
             });
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = begin_immediate(&self.pool).await.map_err(err)?;
         let live: Option<(i64,)> = sqlx::query_as(
             "SELECT is_acked FROM messages WHERE msg_id = ? AND recipient_session_id = ?",
         )
@@ -254,7 +254,7 @@ impl Inbox {
     /// session never received it.
     pub async fn record_ack(&self, msg_id: &str, session_id: &str) -> Result<Option<String>> {
         let err = |e: sqlx::Error| db_error(&self.path, "record an ack", &e);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = begin_immediate(&self.pool).await.map_err(err)?;
         let scope: Option<(String,)> = sqlx::query_as(
             "SELECT scope FROM messages WHERE msg_id = ? AND recipient_session_id = ?",
         )
@@ -345,7 +345,7 @@ impl Inbox {
     pub async fn purge_expired(&self) -> Result<u64> {
         let err = |e: sqlx::Error| db_error(&self.path, "purge", &e);
         let now = mesh_core::timestamp::now();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = begin_immediate(&self.pool).await.map_err(err)?;
         sqlx::query(
             "INSERT OR IGNORE INTO message_tombstones (msg_id, recipient_session_id, tombstoned_at, reason, original_created_at, original_expires_at) SELECT msg_id, recipient_session_id, ?, 'expiry_purge', created_at, expires_at FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?",
         )

@@ -87,6 +87,32 @@ fn is_busy(error: &sqlx::Error) -> bool {
     matches!(code & 0xff, 5 | 6)
 }
 
+/// `BEGIN IMMEDIATE` on a connection that is not stuck in an old
+/// transaction: after a COMMIT fails on a full disk, SQLite has rolled back
+/// but sqlx still counts the connection as inside a transaction, and every
+/// later begin on it would fail. Such a connection is closed and another
+/// taken. (mesh-memory's `db::begin_fresh` does the same for its databases;
+/// the two crates share no code by design.)
+pub(crate) async fn begin_immediate(
+    pool: &SqlitePool,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    use sqlx::Connection;
+    for _ in 0..=pool.size() {
+        let conn = pool.acquire().await?;
+        if conn.is_in_transaction() {
+            tracing::debug!("closing a database connection left inside a failed transaction");
+            let _ = conn.detach().close().await;
+            continue;
+        }
+        return sqlx::Transaction::begin(
+            conn,
+            Some(sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE")),
+        )
+        .await;
+    }
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub(crate) fn db_error(path: &Path, action: &'static str, e: &sqlx::Error) -> MessagingError {
     MessagingError::Database {
         path: path.display().to_string(),

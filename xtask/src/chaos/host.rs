@@ -14,6 +14,10 @@ use super::net::{Net, in_ns};
 const PORT: u16 = 7447;
 /// Longest a CLI command may run before it is killed and counted failed.
 const CLI_TIMEOUT: Duration = Duration::from_secs(20);
+/// Size of each host's state directory (a tmpfs, so a disk can fill).
+const STATE_MB: u32 = 512;
+/// The file that fills a host's disk while that fault is in force.
+const FILLER: &str = "chaos-filler";
 
 /// What one CLI run printed.
 pub struct Output {
@@ -45,8 +49,14 @@ impl Host {
         bin: &Path,
     ) -> Result<Self> {
         let home = root.join(name);
-        std::fs::create_dir_all(home.join("state"))
-            .with_context(|| format!("creating {}", home.display()))?;
+        let state = home.join("state");
+        std::fs::create_dir_all(&state).with_context(|| format!("creating {}", home.display()))?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={STATE_MB}m"), "tmpfs"])
+            .arg(&state)
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(mounted, "could not mount a tmpfs on {}", state.display());
         Ok(Self {
             name,
             index,
@@ -146,6 +156,7 @@ impl Host {
 
     /// Resume, or restart a daemon that is gone.
     pub fn heal(&mut self) -> Result<()> {
+        self.free_disk();
         if self.paused {
             self.resume();
         }
@@ -206,6 +217,53 @@ impl Host {
         )
     }
 
+    /// Fill the state directory's disk: a file grows until the tmpfs
+    /// refuses more. Returns the bytes written.
+    pub fn fill_disk(&self) -> u64 {
+        use std::io::Write;
+        let Ok(mut file) = std::fs::File::create(self.state_dir().join(FILLER)) else {
+            return 0;
+        };
+        let chunk = vec![0u8; 1 << 20];
+        let mut written = 0u64;
+        // Bounded: the tmpfs is STATE_MB big.
+        for _ in 0..=STATE_MB {
+            match file.write(&chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n as u64,
+            }
+        }
+        written
+    }
+
+    /// Give the disk back.
+    pub fn free_disk(&self) {
+        let _ = std::fs::remove_file(self.state_dir().join(FILLER));
+    }
+
+    /// Kill the daemon, overwrite the tail of its index with garbage (a
+    /// torn write), and start it again. Returns the bytes overwritten.
+    pub fn corrupt_index(&mut self, noise: u64) -> Result<u64> {
+        use std::io::{Seek, SeekFrom, Write};
+        self.kill9();
+        let path = self.state_dir().join("mesh").join("index.db");
+        let mut damaged = 0;
+        if let Ok(mut file) = std::fs::OpenOptions::new().write(true).open(&path) {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let span = (len / 4).min(16 * 1024);
+            if span > 0 {
+                let garbage: Vec<u8> = (0..span)
+                    .map(|i| (noise.rotate_left((i % 64) as u32) ^ i) as u8)
+                    .collect();
+                file.seek(SeekFrom::Start(len - span))?;
+                file.write_all(&garbage)?;
+                damaged = span;
+            }
+        }
+        self.start()?;
+        Ok(damaged)
+    }
+
     /// Stop the daemon for good.
     pub fn shutdown(&mut self) {
         if self.paused {
@@ -218,5 +276,21 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self.shutdown();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.state_dir())
+            .status();
+    }
+}
+
+/// Unmount the state directories a killed run left behind.
+pub fn sweep_mounts() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for line in mounts.lines() {
+        if let Some(point) = line.split_whitespace().nth(1)
+            && point.contains("/kioku-chaos-")
+        {
+            let _ = Command::new("umount").args(["-l", point]).status();
+        }
     }
 }

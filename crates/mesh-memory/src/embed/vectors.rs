@@ -199,7 +199,9 @@ impl Backfiller {
 
 /// Store vectors for `rows`, replacing earlier ones of the same model.
 pub(crate) async fn store(pool: &SqlitePool, rows: &[(&str, Vec<f32>)]) -> Result<()> {
-    let mut tx = pool.begin().await.ctx("storing vectors")?;
+    let mut tx = crate::db::begin_fresh(pool, "BEGIN")
+        .await
+        .ctx("storing vectors")?;
     for (id, v) in rows {
         let (scale, bytes) = quantize(v);
         sqlx::query(

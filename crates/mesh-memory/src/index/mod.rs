@@ -133,10 +133,7 @@ impl Index {
     /// Start a write transaction that takes the write lock at once, so it
     /// waits for other writers instead of failing midway.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| db::classify(e, &self.path, "write"))
+        db::begin(&self.pool, "BEGIN IMMEDIATE", &self.path, "write").await
     }
 
     /// Run a search. A hybrid search here ranks by keyword evidence only;

@@ -76,11 +76,7 @@ impl PendingQueue {
     /// Queue a write. A write already queued for the same key keeps its
     /// place and takes the new payload. Fails when the queue is full.
     pub async fn push(&self, key: &str, observation_id: &str, payload: &str) -> Result<i64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| db::classify(e, &self.path, "write"))?;
+        let mut tx = db::begin(&self.pool, "BEGIN IMMEDIATE", &self.path, "write").await?;
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM pending_write WHERE key = ?")
                 .bind(key)
