@@ -100,6 +100,25 @@ impl McpSession {
         panic!("no reply to {method} within 30 s");
     }
 
+    /// Whether a tool call was flagged as an error, and its text.
+    pub(crate) fn call_raw(&mut self, tool: &str, args: serde_json::Value) -> (bool, String) {
+        let reply = self.request(
+            "tools/call",
+            serde_json::json!({"name": tool, "arguments": args}),
+        );
+        if let Some(error) = reply.get("error") {
+            return (
+                true,
+                error["message"].as_str().unwrap_or_default().to_owned(),
+            );
+        }
+        let text = reply["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (reply["result"]["isError"] == true, text)
+    }
+
     /// The JSON text a tool call returned.
     pub(crate) fn call(&mut self, tool: &str, args: serde_json::Value) -> serde_json::Value {
         let reply = self.request(

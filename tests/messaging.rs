@@ -29,7 +29,7 @@ fn as_agent(s: &Sandbox, agent: &str, args: &[&str]) -> crate::harness::Run {
 }
 
 /// Every key in the local mailbox.
-fn mailbox_keys(s: &Sandbox) -> Vec<String> {
+pub(crate) fn mailbox_keys(s: &Sandbox) -> Vec<String> {
     let path = s.state_dir().join("local/messages.db");
     if !path.exists() {
         return Vec::new();

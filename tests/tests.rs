@@ -15,6 +15,7 @@ mod local_mode;
 
 /// Bad input: a clear error, exit status 2 or 1, and nothing changed.
 mod bad_input;
+mod bad_input_mcp;
 
 /// Crashes and concurrency: kill -9 mid-burst, parallel writers.
 mod reliability;

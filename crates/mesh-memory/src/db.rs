@@ -207,10 +207,12 @@ mod tests {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         let insert = sqlx::query("INSERT INTO t(v) VALUES (zeroblob(1000000))")
             .execute(&mut *tx)
             .await;
@@ -254,6 +256,9 @@ mod tests {
             path: PathBuf::from("/s/index.db"),
         };
         let text = e.to_string();
-        assert!(text.contains("disk is full") && text.contains("free some space"), "{text}");
+        assert!(
+            text.contains("disk is full") && text.contains("free some space"),
+            "{text}"
+        );
     }
 }

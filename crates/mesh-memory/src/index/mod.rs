@@ -534,6 +534,23 @@ impl Index {
     }
 
     /// Close the pool.
+    /// Whether SQLite finds the file damaged (`PRAGMA quick_check`). Run
+    /// after a write failed: damage that opening did not touch, such as a
+    /// torn tail, shows only when a query reaches it.
+    pub(crate) async fn is_damaged(&self) -> bool {
+        match sqlx::query_scalar::<_, String>("PRAGMA quick_check(1)")
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(verdict) => verdict != "ok",
+            Err(e) => matches!(
+                db::classify(e, &self.path, "check"),
+                crate::error::MemoryError::Corrupt { .. }
+            ),
+        }
+    }
+
+    /// Close the pool.
     pub async fn close(&self) {
         // No explicit checkpoint: SQLite checkpoints when the last
         // connection closes, and a CLI command pays for every extra fsync.

@@ -135,7 +135,7 @@ fn repair_gap(interval: Duration, took: Duration) -> Duration {
 
 /// Keep `store`'s index current from `session` until `shutdown` turns true.
 pub async fn run(
-    store: MeshStore,
+    mut store: MeshStore,
     session: Session,
     options: KeeperOptions,
     model_dir: std::path::PathBuf,
@@ -170,7 +170,10 @@ pub async fn run(
     let overflow = intake.overflow.clone();
     drop(intake);
 
-    let took = repair(&store, "start").await;
+    let (took, failed) = repair(&store, "start").await;
+    if failed {
+        store = recover_if_damaged(store, &session).await?;
+    }
     let mut known_routers = routers(&session).await;
     let mut next_repair = Instant::now() + repair_gap(options.repair_interval, took);
     let mut heal_repairs: Vec<Instant> = Vec::new();
@@ -208,6 +211,7 @@ pub async fn run(
                         RETRY_AFTER_FAILED_APPLY
                     );
                     heal_repairs.push(Instant::now() + RETRY_AFTER_FAILED_APPLY);
+                    store = recover_if_damaged(store, &session).await?;
                 }
                 batch.clear();
             }
@@ -226,7 +230,10 @@ pub async fn run(
                     Some(_) => "after a queue overflow",
                     None => "scheduled",
                 };
-                let took = repair(&store, why).await;
+                let (took, failed) = repair(&store, why).await;
+                if failed {
+                    store = recover_if_damaged(store, &session).await?;
+                }
                 if now >= next_repair {
                     next_repair = Instant::now() + repair_gap(options.repair_interval, took);
                 }
@@ -261,7 +268,20 @@ pub async fn run(
     for subscriber in subscribers {
         let _ = subscriber.undeclare().await;
     }
+    store.close().await;
     Ok(())
+}
+
+/// After a failed write or repair: if the index file is damaged, move it
+/// aside and rebuild it from the storages (they hold every observation),
+/// instead of failing on it until someone runs `doctor`.
+async fn recover_if_damaged(store: MeshStore, session: &Session) -> Result<MeshStore> {
+    if !store.index().is_damaged().await {
+        return Ok(store);
+    }
+    store
+        .reopen_damaged(session.clone(), "found damaged while the daemon ran")
+        .await
 }
 
 /// The subscriber's end of the keeper's queue. Zenoh's callback must not
@@ -322,21 +342,27 @@ impl Intake {
     }
 }
 
-/// Run one repair; how long it took.
-async fn repair(store: &MeshStore, why: &str) -> Duration {
+/// A repair scan; returns how long it took and whether it failed.
+async fn repair(store: &MeshStore, why: &str) -> (Duration, bool) {
     let started = Instant::now();
-    match store.realign(false).await {
-        Ok(r) => tracing::debug!(
-            "index repair ({why}): {} seen, {} new, {} tombstones, {} shadowed, {} revived",
-            r.seen,
-            r.applied.observations,
-            r.applied.tombstones,
-            r.shadowed,
-            r.revived
-        ),
-        Err(e) => tracing::warn!("index repair ({why}) failed: {e}"),
-    }
-    started.elapsed()
+    let failed = match store.realign(false).await {
+        Ok(r) => {
+            tracing::debug!(
+                "index repair ({why}): {} seen, {} new, {} tombstones, {} shadowed, {} revived",
+                r.seen,
+                r.applied.observations,
+                r.applied.tombstones,
+                r.shadowed,
+                r.revived
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!("index repair ({why}) failed: {e}");
+            true
+        }
+    };
+    (started.elapsed(), failed)
 }
 
 async fn routers(session: &Session) -> BTreeSet<String> {

@@ -7,10 +7,9 @@ use mesh_core::{Environment, Settings};
 use super::keeper::{self, KeeperOptions};
 use super::store::{MeshOptions, MeshStore};
 use crate::error::Result;
-use crate::store::MemoryStore;
 
 /// Open this host's index on `daemon`'s session and add the index keeper
-/// to its services. The index is closed when the keeper stops. Fails (and
+/// to its services. The keeper closes the index when it stops. Fails (and
 /// leaves the daemon without the service) when the options are invalid or
 /// the index cannot be opened; the caller then closes the daemon.
 pub async fn serve_index(
@@ -24,10 +23,11 @@ pub async fn serve_index(
     let store = MeshStore::with_session(options, session.clone()).await?;
     let stop = daemon.stop_signal();
     let model_dir = crate::embed::model_dir(&settings.paths.state_dir);
+    // The keeper closes the store (it may have replaced a damaged index).
     daemon.spawn_service("index keeper", async move {
-        let result = keeper::run(store.clone(), session, keeper_options, model_dir, stop).await;
-        store.close().await;
-        result.map_err(Into::into)
+        keeper::run(store, session, keeper_options, model_dir, stop)
+            .await
+            .map_err(Into::into)
     });
     Ok(())
 }

@@ -118,27 +118,23 @@ impl MeshStore {
             Err(MemoryError::Corrupt { path, detail })
                 if options.index_db.as_ref() == Some(&path) =>
             {
-                let stamp = mesh_core::timestamp::now().replace([':', '.'], "-");
-                let aside = path.with_extension(format!("db.broken-{stamp}"));
-                std::fs::rename(&path, &aside).map_err(|e| MemoryError::Corrupt {
-                    path: path.clone(),
-                    detail: format!("{detail}; moving it aside failed: {e}"),
-                })?;
-                // Its journal belongs to the damaged file, not to the new one.
-                for suffix in ["-wal", "-shm"] {
-                    let mut journal = path.clone().into_os_string();
-                    journal.push(suffix);
-                    let _ = std::fs::remove_file(journal);
-                }
-                tracing::warn!(
-                    "the index {} was damaged ({detail}); moved it to {} and rebuilding it from the storages",
-                    path.display(),
-                    aside.display()
-                );
+                move_aside(&path, &detail)?;
                 Self::open_inner(options, Some(session)).await
             }
             other => other,
         }
+    }
+
+    /// Reopen after the index turned out damaged while the daemon ran (a
+    /// torn write that opening did not touch): close this store, move the
+    /// index aside and open a new one, rebuilt from the storages.
+    pub(crate) async fn reopen_damaged(self, session: Session, detail: &str) -> Result<Self> {
+        let options = (*self.options).clone();
+        self.close().await;
+        if let Some(path) = &options.index_db {
+            move_aside(path, detail)?;
+        }
+        Self::open_inner(options, Some(session)).await
     }
 
     async fn open_inner(options: MeshOptions, session: Option<Session>) -> Result<Self> {
@@ -526,6 +522,28 @@ impl MemoryStore for MeshStore {
         self.pending.close().await;
         self.index.close().await;
     }
+}
+
+/// Move a damaged index (and its journal) aside as `index.db.broken-<time>`.
+fn move_aside(path: &std::path::Path, detail: &str) -> Result<()> {
+    let stamp = mesh_core::timestamp::now().replace([':', '.'], "-");
+    let aside = path.with_extension(format!("db.broken-{stamp}"));
+    std::fs::rename(path, &aside).map_err(|e| MemoryError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("{detail}; moving it aside failed: {e}"),
+    })?;
+    // Its journal belongs to the damaged file, not to the new one.
+    for suffix in ["-wal", "-shm"] {
+        let mut journal = path.to_path_buf().into_os_string();
+        journal.push(suffix);
+        let _ = std::fs::remove_file(journal);
+    }
+    tracing::warn!(
+        "the index {} was damaged ({detail}); moved it to {} and rebuilding it from the storages",
+        path.display(),
+        aside.display()
+    );
+    Ok(())
 }
 
 /// Selectors for every key of `observation_id` (observation and tombstone)
