@@ -40,6 +40,31 @@ pub enum Op {
         id: String,
         outcome: Outcome,
     },
+    /// `msg send` from `host` to the writer of host `to`.
+    Send {
+        host: &'static str,
+        to: &'static str,
+        scope: String,
+        id: Option<String>,
+        outcome: Outcome,
+    },
+    /// `msg ack` on `host` of a message sent to its writer.
+    Ack {
+        host: &'static str,
+        id: String,
+        outcome: Outcome,
+    },
+}
+
+impl Op {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Op::Save { outcome, .. }
+            | Op::Delete { outcome, .. }
+            | Op::Send { outcome, .. }
+            | Op::Ack { outcome, .. } => *outcome,
+        }
+    }
 }
 
 /// Every operation, in the order issued (one client at a time).
@@ -81,6 +106,20 @@ impl History {
                 Op::Delete { host, id, outcome } => {
                     format!("{:8.3} {host:3} delete {id} {outcome:?}", at.as_secs_f64())
                 }
+                Op::Send {
+                    host,
+                    to,
+                    scope,
+                    id,
+                    outcome,
+                } => format!(
+                    "{:8.3} {host:3} send to={to} {scope} {} {outcome:?}",
+                    at.as_secs_f64(),
+                    id.as_deref().unwrap_or("-"),
+                ),
+                Op::Ack { host, id, outcome } => {
+                    format!("{:8.3} {host:3} ack {id} {outcome:?}", at.as_secs_f64())
+                }
             };
             out.push_str(&line);
             out.push('\n');
@@ -91,9 +130,7 @@ impl History {
     pub fn acked(&self) -> usize {
         self.ops
             .iter()
-            .filter(|(_, op)| match op {
-                Op::Save { outcome, .. } | Op::Delete { outcome, .. } => outcome.acked(),
-            })
+            .filter(|(_, op)| op.outcome().acked())
             .count()
     }
 
@@ -175,12 +212,62 @@ impl History {
     /// Acknowledged saves of scopes `holds` rejects: they must not be on
     /// that host in any form.
     pub fn foreign(&self, holds: impl Fn(&str) -> bool) -> Vec<String> {
+        let mail = self.ops.iter().filter_map(|(_, op)| match op {
+            Op::Send {
+                scope,
+                id: Some(id),
+                outcome,
+                ..
+            } if outcome.acked() && !holds(scope) => Some(id.clone()),
+            _ => None,
+        });
         self.acked_saves()
             .into_iter()
             .filter(|(_, (scope, _))| !holds(scope))
             .map(|(id, _)| id.to_owned())
+            .chain(mail)
             .collect()
     }
+
+    /// Messages reported sent to `host`'s writer, in a scope it holds.
+    pub fn mail_to(&self, host: &str, holds: impl Fn(&str) -> bool) -> HashSet<String> {
+        self.ops
+            .iter()
+            .filter_map(|(_, op)| match op {
+                Op::Send {
+                    to,
+                    scope,
+                    id: Some(id),
+                    outcome,
+                    ..
+                } if *to == host && outcome.acked() && holds(scope) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Messages `host`'s writer acknowledged (the ack reported done).
+    pub fn acked_by(&self, host: &str) -> HashSet<String> {
+        self.ops
+            .iter()
+            .filter_map(|(_, op)| match op {
+                Op::Ack {
+                    host: h,
+                    id,
+                    outcome,
+                } if *h == host && outcome.acked() => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// What one host's writer must see in its inbox once healed.
+pub struct ExpectedMail {
+    /// Every message reported sent to it.
+    pub delivered: HashSet<String>,
+    /// Messages it acknowledged: never listed as unread again.
+    pub acked: HashSet<String>,
 }
 
 /// Missing and resurrected ids on one host.
@@ -242,5 +329,35 @@ mod tests {
         assert_eq!(compare(&hub, &live), (0, 1));
         assert_eq!(compare(&hub, &HashSet::new()), (1, 0));
         assert_eq!(h.acked(), 6);
+    }
+
+    #[test]
+    fn mail_is_expected_where_it_was_sent_and_foreign_elsewhere() {
+        let mut h = History::default();
+        let t = Duration::ZERO;
+        let send = |id: &str, to: &'static str, scope: &str, outcome| Op::Send {
+            host: "a",
+            to,
+            scope: scope.into(),
+            id: Some(id.into()),
+            outcome,
+        };
+        h.record(t, send("m1", "b", "mesh", Outcome::Saved));
+        h.record(t, send("m2", "b", "user/alice", Outcome::Saved));
+        h.record(t, send("m3", "b", "mesh", Outcome::Failed));
+        h.record(t, send("m4", "hub", "mesh", Outcome::Saved));
+        h.record(
+            t,
+            Op::Ack {
+                host: "b",
+                id: "m1".into(),
+                outcome: Outcome::Saved,
+            },
+        );
+        let b_holds = |s: &str| s == "mesh" || s == "user/alice";
+        assert_eq!(h.mail_to("b", b_holds), ["m1".into(), "m2".into()].into());
+        assert_eq!(h.acked_by("b"), ["m1".to_owned()].into());
+        assert_eq!(h.foreign(|s| s == "mesh"), vec!["m2".to_owned()]);
+        assert_eq!(h.acked(), 4);
     }
 }

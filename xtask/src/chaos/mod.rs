@@ -15,6 +15,7 @@
 
 mod history;
 mod host;
+mod mail;
 mod net;
 
 use std::collections::HashSet;
@@ -235,8 +236,10 @@ fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
         .iter()
         .map(|h| history.expected(|s| h.holds(s)))
         .collect();
+    let expected_mail: Vec<_> = hosts.iter().map(|h| mail::expected(h, &history)).collect();
     let mut converged: Vec<Option<f64>> = vec![None; hosts.len()];
     let mut last = vec![(0, 0); hosts.len()];
+    let mut last_mail = vec![(0, 0); hosts.len()];
     while healed.elapsed() < CONVERGE_LIMIT && converged.iter().any(Option::is_none) {
         for (i, h) in hosts.iter().enumerate() {
             if converged[i].is_some() {
@@ -244,9 +247,12 @@ fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
             }
             if let Some(live) = h.live_ids() {
                 last[i] = history::compare(&expected[i], &live);
-                if last[i] == (0, 0) {
-                    converged[i] = Some(healed.elapsed().as_secs_f64());
-                }
+            }
+            if let Some(m) = mail::check(h, &expected_mail[i]) {
+                last_mail[i] = m;
+            }
+            if last[i] == (0, 0) && last_mail[i] == (0, 0) {
+                converged[i] = Some(healed.elapsed().as_secs_f64());
             }
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -261,22 +267,26 @@ fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
         ops: history.ops.len(),
         acked: history.acked(),
         faults,
-        lost: last.iter().map(|l| l.0).sum(),
-        resurrected: last.iter().map(|l| l.1).sum(),
+        lost: last.iter().chain(&last_mail).map(|l| l.0).sum(),
+        resurrected: last.iter().chain(&last_mail).map(|l| l.1).sum(),
         leaked,
         converge,
     };
-    for (h, l) in hosts.iter().zip(&last) {
-        if *l != (0, 0) {
+    for ((h, l), m) in hosts.iter().zip(&last).zip(&last_mail) {
+        if *l != (0, 0) || *m != (0, 0) {
             println!(
-                "chaos: host {} missing {} resurrected {} (logs: {})",
+                "chaos: host {} missing {} resurrected {}; mail missing {} acked but unread {} (logs: {})",
                 h.name,
                 l.0,
                 l.1,
+                m.0,
+                m.1,
                 h.home.display()
             );
         }
     }
+    let (sends, sent, acks) = mail::tally(&history);
+    println!("chaos: messages: {sends} sends, {sent} reported sent, {acks} acks");
     println!(
         "chaos: ops={} acked={} faults={} lost={} resurrected={} leaked={} converge_p50_s={:.1} converge_max_s={:.1}",
         summary.ops,
@@ -410,6 +420,18 @@ fn visibility(scope: &str) -> &'static str {
 /// supersedes of earlier acknowledged saves the host can see.
 fn operate(hosts: &[Host], history: &History, rng: &mut Rng, n: u64, seed: u64) -> Op {
     let h = &hosts[rng.below(hosts.len())];
+    // 8% messages to a random writer, 4% acks of mail to this one.
+    let mail_roll = rng.below(100);
+    if mail_roll < 8 {
+        let to = &hosts[rng.below(hosts.len())];
+        if let Some(op) = mail::send(h, to, history, rng, n, seed) {
+            return op;
+        }
+    } else if mail_roll < 12
+        && let Some(op) = mail::ack(h, history, rng)
+    {
+        return op;
+    }
     let own = scopes(h);
     // Entries already deleted or superseded are left alone: a second
     // delete of the same id would only blur the history.
@@ -419,6 +441,7 @@ fn operate(hosts: &[Host], history: &History, rng: &mut Rng, n: u64, seed: u64) 
         .filter_map(|(_, op)| match op {
             Op::Delete { id, .. } => Some(id),
             Op::Save { supersedes, .. } => supersedes.as_ref(),
+            Op::Send { .. } | Op::Ack { .. } => None,
         })
         .collect();
     let candidates: Vec<(&String, &String)> = history
