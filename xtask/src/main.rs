@@ -42,8 +42,8 @@ tasks:
                                          criterion benches and whole-command timings
   eval [--fusion rrf|weighted:<w>]...    search quality on eval/ per class and mode (nDCG@10,
                                          recall@5, MRR, deleted/superseded shown), through the CLI
-  chaos [--duration S] [--seed N] [--smoke]
-                                         a hub and two spokes in network namespaces under a
+  chaos [--duration S] [--seed N] [--hosts 3|5] [--smoke]
+                                         a hub and two (or four) spokes in network namespaces under a
                                          seeded nemesis; checks the history (needs root);
                                          --smoke: 20 s on the debug build, as `test` runs it
   fuzz [--time S] [--seed N] [--target T] every fuzz target (fuzz/) for S seconds each, seeded;

@@ -1,11 +1,13 @@
-//! `cargo xtask chaos`: a hub and two spokes, each in its own network
-//! namespace, real daemons and CLI writers, a seeded nemesis, and a checker
-//! over the history once the mesh has healed.
+//! `cargo xtask chaos`: a hub and two spokes (or four, `--hosts 5`), each
+//! in its own network namespace, real daemons and CLI writers (memory and
+//! messages), a seeded nemesis, and a checker over the history once the
+//! mesh has healed.
 //!
-//! Hosts and scopes: the hub holds `mesh` and `team/core`; spoke `a` holds
-//! `mesh`, `user/alice` and `team/core`; spoke `b` holds `mesh` and
-//! `user/alice`. So every scope has a host without it, where nothing of it
-//! may appear (storage, index or queue).
+//! Hosts and scopes ([`LAYOUT`]): the hub holds `mesh` and `team/core`;
+//! spoke `a` holds `mesh`, `user/alice` and `team/core`; spoke `b` holds
+//! `mesh` and `user/alice`; `c` and `d` repeat `a` and `b` for `user/bob`.
+//! So every scope has a host without it, where nothing of it may appear
+//! (storage, index or queue).
 //!
 //! Faults, one at a time, each lasting 2-6 s: a host's link down, one-way
 //! loss and delay with loss (`tc netem`, when the kernel has it), SIGKILL
@@ -63,11 +65,12 @@ enum Fault {
     CorruptIndex(usize),
 }
 
-/// `cargo xtask chaos [--duration SECONDS] [--seed N] [--smoke]`.
+/// `cargo xtask chaos [--duration SECONDS] [--seed N] [--hosts 3|5] [--smoke]`.
 pub fn run_chaos(args: &[String]) -> Result<()> {
     let mut duration: Option<u64> = None;
     let mut seed: Option<u64> = None;
     let mut smoke = false;
+    let mut n_hosts = 3usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let value = |it: &mut std::slice::Iter<String>| -> Result<u64> {
@@ -80,8 +83,11 @@ pub fn run_chaos(args: &[String]) -> Result<()> {
             "--duration" => duration = Some(value(&mut it)?.clamp(5, 3600)),
             "--seed" => seed = Some(value(&mut it)?.max(1)),
             "--smoke" => smoke = true,
+            "--hosts" => n_hosts = value(&mut it)? as usize,
             other => {
-                bail!("unknown chaos argument '{other}' (expected --duration N, --seed N, --smoke)")
+                bail!(
+                    "unknown chaos argument '{other}' (expected --duration N, --seed N, --hosts 3|5, --smoke)"
+                )
             }
         }
     }
@@ -100,10 +106,10 @@ pub fn run_chaos(args: &[String]) -> Result<()> {
         .path("kioku-mesh")
         .context("the release build made no kioku-mesh")?
         .to_path_buf();
-    let summary = run(&bin, Duration::from_secs(duration), seed)?;
+    let summary = run(&bin, Duration::from_secs(duration), seed, n_hosts)?;
     if !summary.clean() {
         bail!(
-            "chaos found lost, resurrected or leaked observations (replay: cargo xtask chaos --seed {seed} --duration {duration})"
+            "chaos found lost, resurrected or leaked observations (replay: cargo xtask chaos --seed {seed} --duration {duration} --hosts {n_hosts})"
         );
     }
     Ok(())
@@ -127,7 +133,7 @@ pub fn run_smoke(ws: &crate::Workspace, secs: u64, seed: u64) -> Result<()> {
         "mesh-rocksdb-backend",
     ]))?;
     let bin = ws.target.join("debug").join("kioku-mesh");
-    let summary = run(&bin, Duration::from_secs(secs), seed)?;
+    let summary = run(&bin, Duration::from_secs(secs), seed, 3)?;
     if !summary.clean() {
         bail!(
             "the chaos smoke run found lost, resurrected or leaked observations (replay: cargo xtask chaos --smoke --seed {seed} --duration {secs})"
@@ -167,24 +173,35 @@ impl Summary {
 
 /// One run with the binary `bin`: set up, write under the nemesis, heal,
 /// check, tear down. Prints the summary line.
-fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
+/// Hosts: name, user scope, team scope. Every scope has a host without it.
+const LAYOUT: [(&str, Option<&str>, Option<&str>); 5] = [
+    ("hub", None, Some("core")),
+    ("a", Some("alice"), Some("core")),
+    ("b", Some("alice"), None),
+    ("c", Some("bob"), Some("core")),
+    ("d", Some("bob"), None),
+];
+
+fn run(bin: &Path, duration: Duration, seed: u64, n_hosts: usize) -> Result<Summary> {
     if !available() {
         bail!("chaos needs root and iproute2 (it makes network namespaces)");
     }
+    let n_hosts = n_hosts.clamp(3, LAYOUT.len());
     println!(
-        "chaos: seed={seed} duration={}s (replay: cargo xtask chaos --seed {seed} --duration {})",
+        "chaos: seed={seed} duration={}s hosts={n_hosts} (replay: cargo xtask chaos --seed {seed} --duration {} --hosts {n_hosts})",
         duration.as_secs(),
         duration.as_secs()
     );
     let root = std::env::temp_dir().join(format!("kioku-chaos-{}", std::process::id()));
     host::sweep_mounts();
     let _ = std::fs::remove_dir_all(&root);
-    let net = Net::create(&["hub", "a", "b"])?;
-    let mut hosts = vec![
-        Host::new("hub", 0, None, Some("core"), &root, bin)?,
-        Host::new("a", 1, Some("alice"), Some("core"), &root, bin)?,
-        Host::new("b", 2, Some("alice"), None, &root, bin)?,
-    ];
+    let layout = &LAYOUT[..n_hosts];
+    let names: Vec<&str> = layout.iter().map(|(name, _, _)| *name).collect();
+    let net = Net::create(&names)?;
+    let mut hosts = Vec::new();
+    for (i, (name, user, team)) in layout.iter().enumerate() {
+        hosts.push(Host::new(name, i, *user, *team, &root, bin)?);
+    }
     for h in &mut hosts {
         h.start()?;
     }
@@ -210,7 +227,7 @@ fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
             next_fault = now + Duration::from_millis(500 + rng.below(2500) as u64);
         }
         if fault.is_none() && now >= next_fault {
-            let f = pick_fault(&mut rng, netem);
+            let f = pick_fault(&mut rng, netem, hosts.len());
             let what = apply(&f, &net, &mut hosts, &mut rng)?;
             println!("chaos: {:6.1}s {what}", started.elapsed().as_secs_f64());
             faults += 1;
@@ -258,6 +275,7 @@ fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
         std::thread::sleep(Duration::from_millis(500));
     }
     let leaked = leaks(&hosts, &history);
+    let (index_only, storage_only) = index_against_storages(&net, &hosts);
     let mut converge: Vec<f64> = converged
         .iter()
         .map(|c| c.unwrap_or(CONVERGE_LIMIT.as_secs_f64()))
@@ -267,8 +285,8 @@ fn run(bin: &Path, duration: Duration, seed: u64) -> Result<Summary> {
         ops: history.ops.len(),
         acked: history.acked(),
         faults,
-        lost: last.iter().chain(&last_mail).map(|l| l.0).sum(),
-        resurrected: last.iter().chain(&last_mail).map(|l| l.1).sum(),
+        lost: last.iter().chain(&last_mail).map(|l| l.0).sum::<usize>() + storage_only,
+        resurrected: last.iter().chain(&last_mail).map(|l| l.1).sum::<usize>() + index_only,
         leaked,
         converge,
     };
@@ -323,8 +341,8 @@ fn wait_ready(hosts: &mut [Host]) -> Result<()> {
     Ok(())
 }
 
-fn pick_fault(rng: &mut Rng, netem: bool) -> Fault {
-    let host = rng.below(3);
+fn pick_fault(rng: &mut Rng, netem: bool, n_hosts: usize) -> Fault {
+    let host = rng.below(n_hosts);
     match rng.below(if netem { 6 } else { 5 }) {
         0 => Fault::Partition(host),
         1 => Fault::Kill(host),
@@ -335,14 +353,12 @@ fn pick_fault(rng: &mut Rng, netem: bool) -> Fault {
     }
 }
 
-const NAMES: [&str; 3] = ["hub", "a", "b"];
-
 /// Put `f` in force; says what it did.
 fn apply(f: &Fault, net: &Net, hosts: &mut [Host], rng: &mut Rng) -> Result<String> {
     Ok(match f {
         Fault::Partition(h) => {
-            net.link_down(NAMES[*h])?;
-            format!("partition {}", NAMES[*h])
+            net.link_down(hosts[*h].name)?;
+            format!("partition {}", hosts[*h].name)
         }
         Fault::Netem(h) => {
             let spec = if rng.chance(50) {
@@ -350,26 +366,26 @@ fn apply(f: &Fault, net: &Net, hosts: &mut [Host], rng: &mut Rng) -> Result<Stri
             } else {
                 "delay 150ms 50ms loss 15%"
             };
-            net.netem(NAMES[*h], spec)?;
-            format!("netem {spec} towards {}", NAMES[*h])
+            net.netem(hosts[*h].name, spec)?;
+            format!("netem {spec} towards {}", hosts[*h].name)
         }
         Fault::Kill(h) => {
             hosts[*h].kill9();
-            format!("kill -9 the daemon of {}", NAMES[*h])
+            format!("kill -9 the daemon of {}", hosts[*h].name)
         }
         Fault::Pause(h) => {
             hosts[*h].pause();
-            format!("SIGSTOP the daemon of {}", NAMES[*h])
+            format!("SIGSTOP the daemon of {}", hosts[*h].name)
         }
         Fault::DiskFull(h) => {
             let bytes = hosts[*h].fill_disk();
-            format!("fill the disk of {} ({} MB)", NAMES[*h], bytes >> 20)
+            format!("fill the disk of {} ({} MB)", hosts[*h].name, bytes >> 20)
         }
         Fault::CorruptIndex(h) => {
             let bytes = hosts[*h].corrupt_index(rng.next())?;
             format!(
                 "kill -9 {}, overwrite the last {bytes} bytes of its index, restart",
-                NAMES[*h]
+                hosts[*h].name
             )
         }
     })
@@ -377,9 +393,9 @@ fn apply(f: &Fault, net: &Net, hosts: &mut [Host], rng: &mut Rng) -> Result<Stri
 
 fn undo(f: &Fault, net: &Net, hosts: &mut [Host]) -> Result<()> {
     match f {
-        Fault::Partition(h) => net.link_up(NAMES[*h]),
+        Fault::Partition(h) => net.link_up(hosts[*h].name),
         Fault::Netem(h) => {
-            net.clear(NAMES[*h]);
+            net.clear(hosts[*h].name);
             Ok(())
         }
         Fault::Kill(h) => hosts[*h].start(),
@@ -546,6 +562,46 @@ fn leaks(hosts: &[Host], history: &History) -> usize {
         count += found.len();
     }
     count
+}
+
+/// Whether every host's index agrees with its own storages: with the host
+/// cut off, `realign-index` rebuilds the index from what its storages hold,
+/// and what the host shows must not change. Returns (ids only the index
+/// showed, ids only the storages held), summed over hosts; the first count
+/// as resurrected, the second as lost.
+fn index_against_storages(net: &Net, hosts: &[Host]) -> (usize, usize) {
+    let mut totals = (0, 0);
+    for h in hosts {
+        let Some(before) = h.live_ids() else {
+            println!("chaos: host {}: its index could not be read", h.name);
+            continue;
+        };
+        if net.link_down(h.name).is_err() {
+            continue;
+        }
+        let rebuilt = h.cli(&["realign-index"]);
+        let after = h.live_ids();
+        let _ = net.link_up(h.name);
+        match (rebuilt.code, after) {
+            (Some(0), Some(after)) => {
+                let index_only = before.difference(&after).count();
+                let storage_only = after.difference(&before).count();
+                if index_only + storage_only > 0 {
+                    println!(
+                        "chaos: host {}: {index_only} ids only in its index, {storage_only} only in its storages",
+                        h.name
+                    );
+                }
+                totals.0 += index_only;
+                totals.1 += storage_only;
+            }
+            _ => println!(
+                "chaos: host {}: realign-index could not rebuild its index from its storages",
+                h.name
+            ),
+        }
+    }
+    totals
 }
 
 /// Every 32-character lowercase hex string in `bytes` (ids), one pass.
