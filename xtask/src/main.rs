@@ -158,7 +158,7 @@ fn test(args: &[String]) -> Result<()> {
     run(&mut cmd)?;
     // Passthrough arguments pick tests; the smoke run is the whole suite's.
     if passthrough.is_empty() {
-        chaos::run_smoke(&ws, chaos::SMOKE_SECS, 1)?;
+        chaos::run_smoke(&ws, chaos::SMOKE_SECS, 1, false)?;
     }
     Ok(())
 }

@@ -312,7 +312,7 @@ impl Messaging {
         }
         if let (Some(ttl), None) = (req.ttl_sec, &msg.expires_at) {
             return Err(MessagingError::InvalidArgument(format!(
-                "--ttl {ttl} reaches past the year 262143; give fewer seconds, or leave it out for no expiry"
+                "a lifetime of {ttl} seconds reaches past the year 262143; give fewer seconds, or leave it out for no expiry"
             )));
         }
         let key = keys::inbox_key(&scope, &req.to, &msg_id)?;

@@ -93,7 +93,7 @@ pub fn run_chaos(args: &[String]) -> Result<()> {
     }
     let ws = crate::workspace()?;
     if smoke {
-        return run_smoke(&ws, duration.unwrap_or(SMOKE_SECS), seed.unwrap_or(1));
+        return run_smoke(&ws, duration.unwrap_or(SMOKE_SECS), seed.unwrap_or(1), true);
     }
     let duration = duration.unwrap_or(60);
     let seed = seed.unwrap_or_else(|| {
@@ -120,18 +120,21 @@ pub const SMOKE_SECS: u64 = 20;
 
 /// A short run on the debug build (`cargo xtask test` has just built it),
 /// skipped with one line where namespaces cannot be made.
-pub fn run_smoke(ws: &crate::Workspace, secs: u64, seed: u64) -> Result<()> {
+/// `build`: build the CLI and the storage library first (`test` has just
+/// built the whole workspace; building two packages alone would resolve
+/// other zenoh features and rebuild both).
+pub fn run_smoke(ws: &crate::Workspace, secs: u64, seed: u64, build: bool) -> Result<()> {
     if !available() {
         println!("chaos smoke: skipped (needs root and iproute2 for network namespaces)");
         return Ok(());
     }
-    crate::run(crate::cargo().current_dir(&ws.root).args([
-        "build",
-        "-p",
-        "kioku-mesh",
-        "-p",
-        "mesh-rocksdb-backend",
-    ]))?;
+    if build {
+        crate::run(
+            crate::cargo()
+                .current_dir(&ws.root)
+                .args(["build", "--workspace"]),
+        )?;
+    }
     let bin = ws.target.join("debug").join("kioku-mesh");
     let summary = run(&bin, Duration::from_secs(secs), seed, 3)?;
     if !summary.clean() {
