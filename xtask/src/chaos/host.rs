@@ -168,8 +168,16 @@ impl Host {
 
     /// Run the CLI with `args`, killed after [`CLI_TIMEOUT`].
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    /// Run the CLI with `args` and extra environment variables.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut c = self.command();
         c.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+        for (name, value) in env {
+            c.env(name, value);
+        }
         let Ok(mut child) = c.spawn() else {
             return Output {
                 code: None,
@@ -205,7 +213,16 @@ impl Host {
 
     /// Ids of every live observation in this host's index.
     pub fn live_ids(&self) -> Option<std::collections::HashSet<String>> {
-        let out = self.cli(&["search", "--format", "json", "-n", "10000"]);
+        self.live_ids_in(None)
+    }
+
+    /// Ids of every live observation in `index` (default: the host's own).
+    pub fn live_ids_in(&self, index: Option<&Path>) -> Option<std::collections::HashSet<String>> {
+        let env: Vec<(&str, &Path)> = index
+            .map(|p| ("KIOKU_MESH_INDEX_DB", p))
+            .into_iter()
+            .collect();
+        let out = self.cli_with(&["search", "--format", "json", "-n", "10000"], &env);
         if out.code != Some(0) {
             return None;
         }

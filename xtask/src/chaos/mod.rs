@@ -567,44 +567,75 @@ fn leaks(hosts: &[Host], history: &History) -> usize {
     count
 }
 
-/// Whether every host's index agrees with its own storages: with the host
-/// cut off, `realign-index` rebuilds the index from what its storages hold,
-/// and what the host shows must not change. Returns (ids only the index
-/// showed, ids only the storages held), summed over hosts; the first count
-/// as resurrected, the second as lost.
+/// Whether every host's index agrees with its own storages. Each host in
+/// turn is cut off, and `realign-index` builds a scratch index (never the
+/// host's own) from what its storages alone hold; it must show what the
+/// host's index shows. Storages catch up by alignment (10 s digests), so
+/// the check is repeated until it holds or [`STORAGE_CHECK_LIMIT`] passes.
+/// Returns (ids only the index showed, ids only the storages held), summed
+/// over hosts at the last attempt; the first count as resurrected, the
+/// second as lost.
 fn index_against_storages(net: &Net, hosts: &[Host]) -> (usize, usize) {
-    let mut totals = (0, 0);
-    for h in hosts {
-        let Some(before) = h.live_ids() else {
-            println!("chaos: host {}: its index could not be read", h.name);
-            continue;
-        };
-        if net.link_down(h.name).is_err() {
-            continue;
-        }
-        let rebuilt = h.cli(&["realign-index"]);
-        let after = h.live_ids();
-        let _ = net.link_up(h.name);
-        match (rebuilt.code, after) {
-            (Some(0), Some(after)) => {
-                let index_only = before.difference(&after).count();
-                let storage_only = after.difference(&before).count();
-                if index_only + storage_only > 0 {
-                    println!(
-                        "chaos: host {}: {index_only} ids only in its index, {storage_only} only in its storages",
-                        h.name
-                    );
-                }
-                totals.0 += index_only;
-                totals.1 += storage_only;
-            }
-            _ => println!(
-                "chaos: host {}: realign-index could not rebuild its index from its storages",
-                h.name
-            ),
+    let started = Instant::now();
+    let mut pending: Vec<usize> = (0..hosts.len()).collect();
+    let mut last = vec![(0, 0); hosts.len()];
+    // Bounded by STORAGE_CHECK_LIMIT; each round checks the hosts not yet agreed.
+    while !pending.is_empty() && started.elapsed() < STORAGE_CHECK_LIMIT {
+        pending.retain(|&i| {
+            last[i] = storage_difference(net, &hosts[i]);
+            last[i] != (0, 0)
+        });
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_secs(5));
         }
     }
-    totals
+    println!(
+        "chaos: indexes against storages checked in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for (h, (index_only, storage_only)) in hosts.iter().zip(&last) {
+        if index_only + storage_only > 0 {
+            println!(
+                "chaos: host {}: {index_only} ids only in its index, {storage_only} only in its storages",
+                h.name
+            );
+        }
+    }
+    last.iter().fold((0, 0), |t, l| (t.0 + l.0, t.1 + l.1))
+}
+
+/// Longest the index-against-storages check waits for storages to align.
+const STORAGE_CHECK_LIMIT: Duration = Duration::from_secs(90);
+
+/// (ids only in `h`'s index, ids only in its storages), one attempt; a
+/// host whose index or storages cannot be read counts as one difference.
+fn storage_difference(net: &Net, h: &Host) -> (usize, usize) {
+    const UNREADABLE: (usize, usize) = (1, 0);
+    let scratch = h.home.join("storage-check.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+    }
+    let Some(shown) = h.live_ids() else {
+        println!("chaos: host {}: its index could not be read", h.name);
+        return UNREADABLE;
+    };
+    if net.link_down(h.name).is_err() {
+        return UNREADABLE;
+    }
+    let env = [("KIOKU_MESH_INDEX_DB", scratch.as_path())];
+    let rebuilt = h.cli_with(&["realign-index"], &env);
+    let held = h.live_ids_in(Some(&scratch));
+    let _ = net.link_up(h.name);
+    match (rebuilt.code, held) {
+        (Some(0), Some(held)) => (
+            shown.difference(&held).count(),
+            held.difference(&shown).count(),
+        ),
+        _ => {
+            println!("chaos: host {}: its storages could not be read", h.name);
+            UNREADABLE
+        }
+    }
 }
 
 /// Every 32-character lowercase hex string in `bytes` (ids), one pass.
