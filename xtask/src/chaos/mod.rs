@@ -605,7 +605,7 @@ fn index_against_storages(net: &Net, hosts: &[Host]) -> (usize, usize) {
 }
 
 /// Longest the index-against-storages check waits for storages to align.
-const STORAGE_CHECK_LIMIT: Duration = Duration::from_secs(90);
+const STORAGE_CHECK_LIMIT: Duration = Duration::from_secs(180);
 
 /// (ids only in `h`'s index, ids only in its storages), one attempt; a
 /// host whose index or storages cannot be read counts as one difference.
