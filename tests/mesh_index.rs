@@ -79,24 +79,16 @@ fn the_daemon_moves_a_damaged_index_aside_and_rebuilds_it() {
 
     let _daemon = node.serve(&[]);
     assert!(eventually(REPLICATE, || node.found("damagedindex") == vec![id.clone()]));
-    let aside: Vec<_> = std::fs::read_dir(&mesh_dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("index.db.broken-")
-        })
-        .collect();
+    let aside = broken_copies(&mesh_dir);
     assert_eq!(aside.len(), 1);
     assert_eq!(
-        std::fs::read_to_string(aside[0].path()).unwrap(),
+        std::fs::read_to_string(&aside[0]).unwrap(),
         "not a database at all"
     );
 }
 
-/// Files under the index's directory named `index.db.broken-*`.
-fn broken_copies(mesh_dir: &std::path::Path) -> usize {
+/// The damaged indexes the daemon moved aside (`index.db.broken-*`).
+fn broken_copies(mesh_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(mesh_dir)
         .map(|d| {
             d.filter_map(Result::ok)
@@ -105,9 +97,10 @@ fn broken_copies(mesh_dir: &std::path::Path) -> usize {
                         .to_string_lossy()
                         .starts_with("index.db.broken-")
                 })
-                .count()
+                .map(|e| e.path())
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
 #[test]
@@ -165,7 +158,7 @@ fn a_torn_index_tail_is_found_at_run_time_and_rebuilt() {
     let _daemon = node.serve(&[]);
     // The daemon's first repair meets the damage and rebuilds the index.
     assert!(
-        eventually(REPLICATE, || broken_copies(&mesh_dir) == 1),
+        eventually(REPLICATE, || broken_copies(&mesh_dir).len() == 1),
         "the damaged index was not moved aside"
     );
     let later = save("tornindex written after the damage");
@@ -181,7 +174,7 @@ fn a_torn_index_tail_is_found_at_run_time_and_rebuilt() {
         node.found("tornindex").len()
     );
     assert_eq!(
-        broken_copies(&mesh_dir),
+        broken_copies(&mesh_dir).len(),
         1,
         "one damaged copy is kept aside"
     );
