@@ -185,8 +185,11 @@ fn deliberate_differences_from_the_reference_hold() {
         .as_str()
         .unwrap()
         .to_owned();
-    let late_that_day = format!("{}T00:00-23:00", &created[..10]);
-    let until = s.km(&["delete", "--until", &late_that_day, "--dry-run"]);
+    // The minute it was saved, an hour west of UTC: an hour after the save
+    // once converted, and before it (the seconds dropped) if the offset
+    // were ignored. Any time of day works.
+    let an_hour_later = format!("{}T{}-01:00", &created[..10], &created[11..16]);
+    let until = s.km(&["delete", "--until", &an_hour_later, "--dry-run"]);
     until.ok();
     assert!(
         until.stderr.contains("bulk delete target: 1 entries"),

@@ -423,6 +423,21 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The executable the daemon's process runs now (`/proc/<pid>/exe`).
+    pub fn executable(&self) -> PathBuf {
+        std::fs::read_link(format!("/proc/{}/exe", self.pid())).unwrap_or_default()
+    }
+
+    /// The daemon's command line as `ps` shows it (`/proc/<pid>/cmdline`).
+    pub fn command_line(&self) -> Vec<String> {
+        std::fs::read(format!("/proc/{}/cmdline", self.pid()))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|part| !part.is_empty())
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect()
+    }
+
     fn pid(&self) -> String {
         self.child
             .as_ref()

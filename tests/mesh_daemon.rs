@@ -20,6 +20,47 @@ fn serve_stops_cleanly_on_sigterm_and_keeps_its_data() {
     assert!(eventually(REPLICATE, || node.found("keepacross") == vec![id.clone()]));
 }
 
+/// `kioku-mesh` is linked at a fixed address, for start-up speed; `serve`
+/// continues in `kioku-mesh-daemon`, which keeps address-space
+/// randomisation, as does the MCP server (ADR 0013). The process id and the
+/// command line stay those the user started.
+#[test]
+fn serve_runs_in_the_position_independent_daemon_executable() {
+    const ET_EXEC: u16 = 2;
+    const ET_DYN: u16 = 3;
+    let elf_type = |name: &str| {
+        let bytes = std::fs::read(crate::harness::bin(name)).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{name} is not an ELF file");
+        u16::from_le_bytes([bytes[16], bytes[17]])
+    };
+    assert_eq!(elf_type("kioku-mesh"), ET_EXEC);
+    assert_eq!(elf_type("kioku-mesh-daemon"), ET_DYN);
+    assert_eq!(elf_type("kioku-mesh-mcp"), ET_DYN);
+
+    let node = Node::new();
+    let daemon = node.serve(&[]);
+    let exe = daemon.executable();
+    assert_eq!(
+        exe.file_name().and_then(|n| n.to_str()),
+        Some("kioku-mesh-daemon"),
+        "serve runs from {}",
+        exe.display()
+    );
+    let command_line = daemon.command_line();
+    assert!(
+        command_line
+            .first()
+            .is_some_and(|arg0| arg0.ends_with("/kioku-mesh"))
+            && command_line.get(1).map(String::as_str) == Some("serve"),
+        "{command_line:?}"
+    );
+    let id = node
+        .sb
+        .save("served by the daemon executable pieprobe", &[]);
+    assert_eq!(node.found("pieprobe"), vec![id]);
+    assert_eq!(daemon.stop(), 0, "serve exits 0 on SIGTERM");
+}
+
 #[test]
 fn garbage_off_the_wire_is_dropped_and_the_daemon_keeps_working() {
     let node = Node::new();

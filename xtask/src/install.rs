@@ -13,7 +13,8 @@ use cargo_metadata::Message;
 use crate::{Workspace, cargo, describe, tools, workspace};
 
 /// The binaries users run.
-pub const BINARIES: &[&str] = &["kioku-mesh", "kioku-mesh-mcp"];
+/// `kioku-mesh serve` re-executes into `kioku-mesh-daemon` beside it (ADR 0013).
+pub const BINARIES: &[&str] = &["kioku-mesh", "kioku-mesh-daemon", "kioku-mesh-mcp"];
 /// The library target of zenoh-backend-rocksdb (a cdylib).
 const BACKEND_TARGET: &str = "zenoh_backend_rocksdb";
 /// The name `serve` looks for beside its executable (mesh_core::session).
@@ -209,6 +210,12 @@ mod tests {
                 Some("/t/release/kioku-mesh"),
             ),
             artifact(
+                "kioku-mesh-daemon",
+                "bin",
+                &["/t/release/kioku-mesh-daemon"],
+                Some("/t/release/kioku-mesh-daemon"),
+            ),
+            artifact(
                 "zenoh_backend_rocksdb",
                 "cdylib",
                 &[
@@ -231,7 +238,7 @@ mod tests {
             ),
         ]);
         let release = release_from_messages(&messages).unwrap();
-        assert_eq!(release.files.len(), 3);
+        assert_eq!(release.files.len(), 4);
         assert_eq!(
             release.path(BACKEND_FILE),
             Some(Path::new(
@@ -252,6 +259,12 @@ mod tests {
                 "bin",
                 &["/t/release/kioku-mesh"],
                 Some("/t/release/kioku-mesh"),
+            ),
+            artifact(
+                "kioku-mesh-daemon",
+                "bin",
+                &["/t/release/kioku-mesh-daemon"],
+                Some("/t/release/kioku-mesh-daemon"),
             ),
             artifact(
                 "kioku-mesh-mcp",

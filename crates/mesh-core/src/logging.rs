@@ -8,6 +8,7 @@ use std::fmt;
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -60,13 +61,66 @@ pub const DAEMON_FILTER: &str =
     "warn,zenoh=error,zenoh_plugin_storage_manager=warn,zenoh_link_tcp=off";
 
 /// Install the stderr subscriber. `default` applies when `RUST_LOG` is
-/// unset, e.g. `"warn"`. Safe to call more than once (later calls no-op).
+/// unset or does not parse, e.g. `"warn"`. Safe to call more than once
+/// (later calls no-op).
 pub fn init(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .event_format(HumanFormat)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    // `RUST_LOG` gets the full directive syntax (spans, fields). The default
+    // needs only `target=level` pairs, which `Targets` parses without
+    // compiling the regexes `EnvFilter` builds: a tenth of a millisecond in
+    // every one-shot command.
+    let from_env = std::env::var_os(EnvFilter::DEFAULT_ENV)
+        .and_then(|_| EnvFilter::try_from_default_env().ok());
+    let fallback = match from_env {
+        Some(_) => None,
+        None => Some(default_targets(default)),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(from_env)
+        .with(fallback)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .event_format(HumanFormat),
+        )
         .try_init();
+}
+
+/// `default` as a filter; our own constants always parse, and anything else
+/// falls back to warnings only.
+fn default_targets(default: &str) -> Targets {
+    default
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::WARN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults keep our warnings and silence Zenoh as documented.
+    #[test]
+    fn default_filters_parse_to_what_they_say() {
+        let client = default_targets(CLIENT_FILTER);
+        assert!(client.would_enable("mesh_memory::save", &Level::WARN));
+        assert!(!client.would_enable("mesh_memory::save", &Level::INFO));
+        assert!(!client.would_enable("zenoh::net::routing", &Level::ERROR));
+
+        let daemon = default_targets(DAEMON_FILTER);
+        assert!(daemon.would_enable("zenoh::net::runtime", &Level::ERROR));
+        assert!(!daemon.would_enable("zenoh::net::runtime", &Level::WARN));
+        assert!(daemon.would_enable("zenoh_plugin_storage_manager", &Level::WARN));
+        assert!(!daemon.would_enable("zenoh_link_tcp::unicast", &Level::ERROR));
+        assert!(daemon.would_enable("kioku_mesh_cli::commands", &Level::WARN));
+    }
+
+    #[test]
+    fn a_filter_that_does_not_parse_keeps_warnings() {
+        let filter = default_targets("zenoh=nonsense=1");
+        assert!(filter.would_enable("mesh_memory", &Level::WARN));
+        assert!(!filter.would_enable("mesh_memory", &Level::INFO));
+    }
 }

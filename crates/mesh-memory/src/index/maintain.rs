@@ -30,15 +30,31 @@ const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
     AND COALESCE(json_type(l.payload_json, '$.supersedes'), 'null') IN ('array', 'null')
     AND COALESCE(json_type(l.payload_json, '$.importance'), 'null') IN ('integer', 'real', 'null')";
 
-fn steps() -> Vec<String> {
-    let text = |field: &str| format!("COALESCE(json_extract(l.payload_json, '$.{field}'), '')");
-    vec![
-        // Forget what the index knew about the queued ids.
-        format!("DELETE FROM ix_fts WHERE rowid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"),
-        format!("DELETE FROM ix_link WHERE rid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"),
+/// True when the index holds a row for some queued id. Every row the
+/// forgetting steps delete hangs off an `ix_obs` or `ix_tomb` row of a
+/// queued id, so without one they have nothing to do.
+const INDEX_KNOWS_QUEUED: &str = "SELECT EXISTS (SELECT 1 FROM ix_obs WHERE observation_id IN (SELECT observation_id FROM raw_pending))
+        OR EXISTS (SELECT 1 FROM ix_tomb WHERE observation_id IN (SELECT observation_id FROM raw_pending))";
+
+/// Forget what the index knew about the queued ids.
+fn forget_steps() -> [String; 5] {
+    [
+        format!(
+            "DELETE FROM ix_fts WHERE rowid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"
+        ),
+        format!(
+            "DELETE FROM ix_link WHERE rid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"
+        ),
         format!("DELETE FROM ix_supersede WHERE superseder_id IN ({QUEUED})"),
         format!("DELETE FROM ix_obs WHERE observation_id IN ({QUEUED})"),
         format!("DELETE FROM ix_tomb WHERE observation_id IN ({QUEUED})"),
+    ]
+}
+
+/// Recompute the index rows of the queued ids and empty the queue.
+fn insert_steps() -> Vec<String> {
+    let text = |field: &str| format!("COALESCE(json_extract(l.payload_json, '$.{field}'), '')");
+    vec![
         // Tombstones first, so observations are hidden as they are inserted.
         format!(
             "INSERT INTO ix_tomb(observation_id, deleted_at)
@@ -109,7 +125,18 @@ pub async fn reindex_pending(conn: &mut SqliteConnection) -> Result<u64> {
     if queued == 0 {
         return Ok(0);
     }
-    for step in steps() {
+    // A save queues a new id the index has never seen; skipping the five
+    // no-op deletes saves their statement preparation in every one-shot save.
+    let known: bool = sqlx::query_scalar(INDEX_KNOWS_QUEUED)
+        .fetch_one(&mut *conn)
+        .await
+        .ctx("reading the index queue")?;
+    let forget = if known {
+        forget_steps().to_vec()
+    } else {
+        Vec::new()
+    };
+    for step in forget.into_iter().chain(insert_steps()) {
         sqlx::query(sqlx::AssertSqlSafe(step))
             .execute(&mut *conn)
             .await
@@ -131,4 +158,97 @@ pub async fn queue_everything(conn: &mut SqliteConnection) -> Result<()> {
     .await
     .ctx("queueing the index rebuild")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::*;
+    use crate::index::schema;
+
+    async fn store() -> SqliteConnection {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        schema::ensure(&mut conn).await.unwrap();
+        conn
+    }
+
+    fn payload(id: &str, content: &str, supersedes: &[&str]) -> String {
+        serde_json::json!({
+            "observation_id": id, "content": content, "subject": "s", "summary": "m",
+            "created_at": "2026-11-30T00:00:00Z", "supersedes": supersedes,
+            "source_files": ["src/a.rs"],
+        })
+        .to_string()
+    }
+
+    async fn put(conn: &mut SqliteConnection, id: &str, content: &str, supersedes: &[&str]) {
+        sqlx::query("INSERT OR REPLACE INTO local_obs(observation_id, payload_json) VALUES (?, ?)")
+            .bind(id)
+            .bind(payload(id, content, supersedes))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+
+    async fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    }
+
+    async fn matches(conn: &mut SqliteConnection, term: &str) -> i64 {
+        count(
+            conn,
+            &format!("SELECT COUNT(*) FROM ix_fts WHERE ix_fts MATCH '{term}'"),
+        )
+        .await
+    }
+
+    /// A new id skips the forgetting steps; a known id, rewritten by another
+    /// program or removed, still has its old index rows replaced.
+    #[tokio::test]
+    async fn new_and_rewritten_ids_leave_exactly_their_current_rows() {
+        let mut conn = store().await;
+        let (a, b) = ("a".repeat(32), "b".repeat(32));
+        put(&mut conn, &a, "first wording", &[]).await;
+        assert_eq!(reindex_pending(&mut conn).await.unwrap(), 1);
+        put(&mut conn, &b, "newer note", &[&a]).await;
+        assert_eq!(reindex_pending(&mut conn).await.unwrap(), 1);
+        assert_eq!(matches(&mut conn, "first").await, 1);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM ix_supersede").await,
+            1
+        );
+
+        // Rewritten in place: the old text, links and supersede edge go.
+        put(&mut conn, &b, "second wording", &[]).await;
+        put(&mut conn, &a, "third wording", &[]).await;
+        assert_eq!(reindex_pending(&mut conn).await.unwrap(), 2);
+        assert_eq!(matches(&mut conn, "first").await, 0);
+        assert_eq!(matches(&mut conn, "newer").await, 0);
+        assert_eq!(matches(&mut conn, "wording").await, 2);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM ix_supersede").await,
+            0
+        );
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_link").await, 2);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_obs").await, 2);
+
+        // Removed from the row store: nothing of it stays in the index.
+        sqlx::query("DELETE FROM local_obs WHERE observation_id = ?")
+            .bind(&a)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(reindex_pending(&mut conn).await.unwrap(), 1);
+        assert_eq!(matches(&mut conn, "third").await, 0);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_obs").await, 1);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_link").await, 1);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM raw_pending").await,
+            0
+        );
+    }
 }
