@@ -35,9 +35,9 @@ usage: cargo xtask <task>
 tasks:
   test [--quick] [-- <cargo test args>]  preflight, fmt, clippy, build, run every test
                                          (--quick skips fmt and clippy)
-  install [--root DIR]                   build kioku-mesh, kioku-mesh-mcp and the RocksDB
-                                         library `serve` loads; copy them into DIR
-                                         (default $CARGO_HOME/bin)
+  install [--root DIR]                   build kioku-mesh, kioku-mesh-daemon, kioku-mesh-mcp
+                                         and the RocksDB library `serve` loads; copy them
+                                         into DIR (default $CARGO_HOME/bin)
   bench [--quick] [--cli-only|--mcp-only|--mesh-only|--tls-only|--msg-only]
                                          criterion benches and whole-command timings
   eval [--fusion rrf|weighted:<w>]...    search quality on eval/ per class and mode (nDCG@10,
