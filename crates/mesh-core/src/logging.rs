@@ -71,12 +71,8 @@ pub fn init(default: &str) {
     // needs only `target=level` pairs, which `Targets` parses without
     // compiling the regexes `EnvFilter` builds: a tenth of a millisecond in
     // every one-shot command.
-    let from_env = std::env::var_os(EnvFilter::DEFAULT_ENV)
-        .and_then(|_| EnvFilter::try_from_default_env().ok());
-    let fallback = match from_env {
-        Some(_) => None,
-        None => Some(default_targets(default)),
-    };
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let fallback = from_env.is_none().then(|| default_targets(default));
     let _ = tracing_subscriber::registry()
         .with(from_env)
         .with(fallback)

@@ -33,12 +33,16 @@ const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
 /// True when the index holds a row for some queued id. Every row the
 /// forgetting steps delete hangs off an `ix_obs` or `ix_tomb` row of a
 /// queued id, so without one they have nothing to do.
-const INDEX_KNOWS_QUEUED: &str = "SELECT EXISTS (SELECT 1 FROM ix_obs WHERE observation_id IN (SELECT observation_id FROM raw_pending))
-        OR EXISTS (SELECT 1 FROM ix_tomb WHERE observation_id IN (SELECT observation_id FROM raw_pending))";
+fn index_knows_queued() -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM ix_obs WHERE observation_id IN ({QUEUED}))
+             OR EXISTS (SELECT 1 FROM ix_tomb WHERE observation_id IN ({QUEUED}))"
+    )
+}
 
 /// Forget what the index knew about the queued ids.
-fn forget_steps() -> [String; 5] {
-    [
+fn forget_steps() -> Vec<String> {
+    vec![
         format!(
             "DELETE FROM ix_fts WHERE rowid IN (SELECT rid FROM ix_obs WHERE observation_id IN ({QUEUED}))"
         ),
@@ -127,16 +131,13 @@ pub async fn reindex_pending(conn: &mut SqliteConnection) -> Result<u64> {
     }
     // A save queues a new id the index has never seen; skipping the five
     // no-op deletes saves their statement preparation in every one-shot save.
-    let known: bool = sqlx::query_scalar(INDEX_KNOWS_QUEUED)
+    let known: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(index_knows_queued()))
         .fetch_one(&mut *conn)
         .await
         .ctx("reading the index queue")?;
-    let forget = if known {
-        forget_steps().to_vec()
-    } else {
-        Vec::new()
-    };
-    for step in forget.into_iter().chain(insert_steps()) {
+    let mut steps = if known { forget_steps() } else { Vec::new() };
+    steps.extend(insert_steps());
+    for step in steps {
         sqlx::query(sqlx::AssertSqlSafe(step))
             .execute(&mut *conn)
             .await
