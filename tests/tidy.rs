@@ -100,6 +100,37 @@ fn binaries_build_no_keys_and_run_no_sql() {
     }
 }
 
+/// Where `unsafe` may appear: one glibc call with no safe wrapper (ADR 0014).
+const UNSAFE_ALLOWED_IN: &str = "bins/cli/src/short_command.rs";
+
+#[test]
+fn unsafe_code_stays_in_its_one_place() {
+    let root = workspace_root();
+    let dirs = ["crates", "bins", "xtask", "tests", "fuzz", "eval"];
+    let mut found = Vec::new();
+    for dir in dirs {
+        for file in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Spelt in two halves so that this file does not match itself.
+            let opt_outs = text.matches(concat!("allow(", "unsafe_code)")).count();
+            if opt_outs > 0 {
+                let name = file.strip_prefix(&root).unwrap().display().to_string();
+                found.push((name, opt_outs));
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        vec![(UNSAFE_ALLOWED_IN.to_owned(), 1)],
+        "`unsafe` is denied workspace-wide; a new exception needs an ADR and this list"
+    );
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("unsafe_code = \"deny\""),
+        "the workspace denies unsafe code"
+    );
+}
+
 #[test]
 fn every_library_module_says_what_it_holds() {
     for lib in [

@@ -96,6 +96,22 @@ impl Command {
     pub fn runs_daemon(&self) -> bool {
         matches!(self, Self::Serve(_) | Self::Mesh(_))
     }
+
+    /// True for the short commands that only read or write the store: no
+    /// child processes, no work that could use a second CPU.
+    pub fn is_store_command(&self) -> bool {
+        matches!(
+            self,
+            Self::Save(_)
+                | Self::Search(_)
+                | Self::GetMemory(_)
+                | Self::Delete(_)
+                | Self::Status(_)
+                | Self::Gc(_)
+                | Self::GcObservations(_)
+                | Self::BackfillMetadata(_)
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -521,4 +537,47 @@ pub struct MigrateVisibilityArgs {
     /// Skip the confirmation prompt.
     #[arg(long)]
     pub yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(line: &[&str]) -> Command {
+        let mut argv = vec!["kioku-mesh"];
+        argv.extend_from_slice(line);
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli.command,
+            Err(e) => panic!("{line:?}: {e}"),
+        }
+    }
+
+    /// Only commands that start no child process and do no parallel work
+    /// are pinned to one CPU (ADR 0014): a child would inherit the pin.
+    #[test]
+    fn store_commands_are_exactly_the_short_ones() {
+        for line in [
+            &["save", "x", "--subject", "s", "--summary", "m"][..],
+            &["search", "cache"],
+            &["get-memory", "0123456789abcdef0123456789abcdef"],
+            &["delete", "--project", "p", "--dry-run"],
+            &["status"],
+            &["gc"],
+            &["gc-observations"],
+            &["backfill-metadata"],
+        ] {
+            assert!(command(line).is_store_command(), "{line:?}");
+        }
+        for line in [
+            &["mcp", "install", "--client", "claude-code"][..],
+            &["model", "install"],
+            &["watch"],
+            &["serve"],
+            &["doctor"],
+            &["init"],
+            &["drain"],
+        ] {
+            assert!(!command(line).is_store_command(), "{line:?}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod format;
 mod msg_args;
 mod output;
 mod setup;
+mod short_command;
 mod tls_args;
 
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ pub fn main(executable: Executable) -> ExitCode {
     let runtime = if cli.command.runs_daemon() || !local_mode() {
         mesh_core::session::runtime()
     } else {
+        if cli.command.is_store_command() {
+            short_command::prepare();
+        }
         mesh_core::session::local_runtime()
     };
     let runtime = match runtime {

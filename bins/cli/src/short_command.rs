@@ -1,0 +1,83 @@
+//! Process settings for a short store command in local mode.
+//!
+//! Such a command runs two threads that never work at the same time: the
+//! main one, and SQLite's worker (sqlx's), which it hands every statement
+//! and then waits for. Two defaults cost them time that nothing pays back
+//! (docs/BENCHMARKS.md, ADR 0014):
+//!
+//! - Waking a thread that sleeps on the other CPU took about 40 µs each way
+//!   on the benchmark VM, about 5 µs on the same CPU, and a save makes some
+//!   fifteen round trips.
+//! - glibc gives the worker a malloc arena of its own: a fresh heap whose
+//!   pages all fault in, 0.3-0.4 ms of a 4 ms command.
+
+/// Keep this process on the CPU it runs on and on glibc's main malloc
+/// arena. Threads started afterwards (the SQLite worker) inherit both, and
+/// a child process would inherit the CPU, which is why only store commands
+/// call this. Best effort: what the system refuses stays as it was.
+pub fn prepare() {
+    stay_on_current_cpu();
+    share_one_malloc_arena();
+}
+
+#[cfg(target_os = "linux")]
+fn stay_on_current_cpu() {
+    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
+    use nix::unistd::Pid;
+
+    let pinned = sched_getcpu().and_then(|cpu| {
+        let mut set = CpuSet::new();
+        set.set(cpu)?;
+        sched_setaffinity(Pid::from_raw(0), &set)
+    });
+    if let Err(e) = pinned {
+        tracing::debug!("staying free to move between CPUs: {e}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stay_on_current_cpu() {}
+
+/// The one `unsafe` of the workspace (ADR 0014; tests/tidy.rs keeps it the
+/// only one): no safe wrapper of `mallopt` exists.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn share_one_malloc_arena() {
+    // SAFETY: `mallopt` takes two integers and only sets an allocator
+    // limit; glibc serialises it against allocations, and any value of
+    // M_ARENA_MAX is valid. It touches no memory of ours.
+    let accepted = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    if accepted != 1 {
+        tracing::debug!("glibc refused a single malloc arena");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn share_one_malloc_arena() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use nix::sched::{CpuSet, sched_getaffinity};
+    use nix::unistd::Pid;
+
+    #[test]
+    fn a_pinned_thread_and_the_threads_it_starts_run_on_one_cpu() {
+        // On a thread of its own: the restriction must not leak into the
+        // other tests of this binary.
+        std::thread::spawn(|| {
+            stay_on_current_cpu();
+            let allowed = sched_getaffinity(Pid::from_raw(0)).unwrap();
+            let count = (0..CpuSet::count())
+                .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+                .count();
+            assert_eq!(count, 1);
+            let child = std::thread::spawn(|| sched_getaffinity(Pid::from_raw(0)).unwrap())
+                .join()
+                .unwrap();
+            assert_eq!(child, allowed);
+        })
+        .join()
+        .unwrap();
+    }
+}
