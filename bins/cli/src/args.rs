@@ -18,12 +18,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Rebuild the search index from the source of truth before running the command.
-    #[arg(long, global = true)]
-    pub rebuild: bool,
+    #[command(flatten)]
+    pub options: GlobalOptions,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options every subcommand accepts, before or after its name.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Rebuild the search index from the source of truth before running the command.
+    #[arg(long, global = true)]
+    pub rebuild: bool,
 }
 
 #[derive(Debug, Subcommand)]

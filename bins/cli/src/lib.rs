@@ -9,14 +9,13 @@ mod commands;
 mod format;
 mod msg_args;
 mod output;
+mod parse;
 mod setup;
 mod short_command;
 mod tls_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// Which executable is running the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub const DAEMON_EXECUTABLE: &str = "kioku-mesh-daemon";
 
 /// Run the command line given to this process and return its exit status.
 pub fn main(executable: Executable) -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = parse::parse();
     mesh_core::logging::init(if cli.command.runs_daemon() {
         mesh_core::logging::DAEMON_FILTER
     } else {
@@ -47,10 +46,10 @@ pub fn main(executable: Executable) -> ExitCode {
     }
     let runtime = if cli.command.runs_daemon() || !local_mode() {
         mesh_core::session::runtime()
+    } else if cli.command.is_store_command() {
+        short_command::prepare();
+        mesh_core::session::store_runtime()
     } else {
-        if cli.command.is_store_command() {
-            short_command::prepare();
-        }
         mesh_core::session::local_runtime()
     };
     let runtime = match runtime {

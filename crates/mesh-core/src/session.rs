@@ -363,6 +363,18 @@ pub fn local_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The runtime of a local-mode store command (save, search and the like):
+/// one thread and timers, no I/O driver. Such a command talks only to
+/// SQLite's worker thread, which wakes it through a futex; an I/O driver
+/// would add its epoll set, eventfd and signal socket at start and a
+/// system call to every wake-up. Tokio sockets, processes and signals
+/// panic on this runtime, so nothing that uses them may run on it.
+pub fn store_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,7 +106,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         _ => {}
     }
     let memory = mesh_memory::open_with(env, settings).await?;
-    if cli.rebuild {
+    if cli.options.rebuild {
         let stats = memory.rebuild_index().await?;
         output::note(format!(
             "rebuilt the index: {} observations, {} tombstones ({} malformed rows skipped)",

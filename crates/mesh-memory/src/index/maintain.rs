@@ -30,13 +30,56 @@ const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
     AND COALESCE(json_type(l.payload_json, '$.supersedes'), 'null') IN ('array', 'null')
     AND COALESCE(json_type(l.payload_json, '$.importance'), 'null') IN ('integer', 'real', 'null')";
 
-/// True when the index holds a row for some queued id. Every row the
-/// forgetting steps delete hangs off an `ix_obs` or `ix_tomb` row of a
-/// queued id, so without one they have nothing to do.
-fn index_knows_queued() -> String {
+/// How many ids are queued and what they need, read in one statement. In a one-shot process
+/// every statement is prepared once, for that run alone; a plain save skips
+/// the forgetting steps and the tombstone, link and supersede steps, which
+/// would find nothing to do.
+#[derive(Debug, Clone, Copy)]
+struct QueueNeeds {
+    /// The index holds a row for some queued id. Every row the forgetting
+    /// steps delete hangs off an `ix_obs` or `ix_tomb` row of a queued id,
+    /// so without one they have nothing to do.
+    known: bool,
+    /// Some queued id has a tombstone in the row store.
+    tombstones: bool,
+    /// Some queued payload lists source files or references.
+    links: bool,
+    /// Some queued payload supersedes another observation.
+    supersedes: bool,
+}
+
+fn queue_needs() -> String {
+    // One pass over the queue with key lookups: `IN (queue)` in each column
+    // would build a temporary table per column. CASE keeps
+    // json_array_length away from text that is not JSON (it would raise an
+    // error); such payloads are not indexed anyway.
+    let listed = |field: &str| format!("json_array_length(l.payload_json, '$.{field}') > 0");
+    let any = |condition: String| format!("COALESCE(MAX({condition}), 0)");
     format!(
-        "SELECT EXISTS (SELECT 1 FROM ix_obs WHERE observation_id IN ({QUEUED}))
-             OR EXISTS (SELECT 1 FROM ix_tomb WHERE observation_id IN ({QUEUED}))"
+        "SELECT COUNT(*),
+                {known},
+                {tombstones},
+                {links},
+                {supersedes}
+           FROM raw_pending p LEFT JOIN local_obs l ON l.observation_id = p.observation_id",
+        known = any(
+            "EXISTS (SELECT 1 FROM ix_obs o WHERE o.observation_id = p.observation_id)
+             OR EXISTS (SELECT 1 FROM ix_tomb t WHERE t.observation_id = p.observation_id)"
+                .to_owned()
+        ),
+        tombstones = any(
+            "EXISTS (SELECT 1 FROM local_tomb t WHERE t.observation_id = p.observation_id)"
+                .to_owned()
+        ),
+        links = any(format!(
+            "CASE WHEN json_valid(l.payload_json) THEN {} OR {} END",
+            listed("source_files"),
+            listed("references")
+        )),
+        supersedes = any(format!(
+            "CASE WHEN json_valid(l.payload_json) THEN {} END",
+            listed("supersedes")
+        )),
     )
 }
 
@@ -55,19 +98,22 @@ fn forget_steps() -> Vec<String> {
     ]
 }
 
-/// Recompute the index rows of the queued ids and empty the queue.
-fn insert_steps() -> Vec<String> {
+/// Recompute the index rows of the queued ids and empty the queue, leaving
+/// out the steps `needs` says would find nothing.
+fn insert_steps(needs: QueueNeeds) -> Vec<String> {
     let text = |field: &str| format!("COALESCE(json_extract(l.payload_json, '$.{field}'), '')");
-    vec![
+    let mut steps = Vec::with_capacity(6);
+    if needs.tombstones {
         // Tombstones first, so observations are hidden as they are inserted.
-        format!(
+        steps.push(format!(
             "INSERT INTO ix_tomb(observation_id, deleted_at)
              SELECT t.observation_id,
                     COALESCE(NULLIF(t.deleted_at, ''), json_extract(t.tomb_json, '$.deleted_at'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                FROM local_tomb t WHERE t.observation_id IN ({QUEUED})"
-        ),
-        format!(
-            "INSERT INTO ix_obs(observation_id, project, created_at, memory_type, importance, subject, summary,
+        ));
+    }
+    steps.push(format!(
+        "INSERT INTO ix_obs(observation_id, project, created_at, memory_type, importance, subject, summary,
                                 agent_family, client_id, pc_id, session_id, visibility, scope_id, expires_at, deleted_at)
              SELECT l.observation_id, {project},
                     COALESCE(json_extract(l.payload_json, '$.created_at'), l.created_at, ''),
@@ -90,16 +136,17 @@ fn insert_steps() -> Vec<String> {
             pc = text("pc_id"),
             session = text("session_id"),
             scope = text("scope_id"),
-        ),
-        format!(
-            "INSERT INTO ix_fts(rowid, content, subject, summary, tags, project)
+    ));
+    steps.push(format!(
+        "INSERT INTO ix_fts(rowid, content, subject, summary, tags, project)
              SELECT o.rid, json_extract(l.payload_json, '$.content'), o.subject, o.summary,
                     COALESCE((SELECT group_concat(j.value, ' ') FROM json_each(l.payload_json, '$.tags') j), ''),
                     o.project
                FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id
               WHERE o.observation_id IN ({QUEUED})"
-        ),
-        format!(
+    ));
+    if needs.links {
+        steps.push(format!(
             "INSERT OR IGNORE INTO ix_link(kind, value, rid)
              SELECT CASE j.key WHEN 'source_files' THEN 'f' ELSE 'r' END, e.value, o.rid
                FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id,
@@ -107,36 +154,44 @@ fn insert_steps() -> Vec<String> {
               WHERE o.observation_id IN ({QUEUED})
                 AND j.key IN ('source_files', 'references') AND j.type = 'array'
                 AND e.type = 'text' AND e.value != ''"
-        ),
-        format!(
+        ));
+    }
+    if needs.supersedes {
+        steps.push(format!(
             "INSERT OR IGNORE INTO ix_supersede(target_id, superseder_id)
              SELECT e.value, o.observation_id
                FROM ix_obs o JOIN local_obs l ON l.observation_id = o.observation_id,
                     json_each(l.payload_json, '$.supersedes') e
               WHERE o.observation_id IN ({QUEUED}) AND e.type = 'text' AND e.value != o.observation_id"
-        ),
-        "DELETE FROM raw_pending".to_owned(),
-    ]
+        ));
+    }
+    steps.push("DELETE FROM raw_pending".to_owned());
+    steps
 }
 
 /// Bring the index rows of every queued id up to date and empty the queue.
 /// Returns how many ids were processed.
 pub async fn reindex_pending(conn: &mut SqliteConnection) -> Result<u64> {
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_pending")
-        .fetch_one(&mut *conn)
-        .await
-        .ctx("reading the index queue")?;
+    let (queued, known, tombstones, links, supersedes): (i64, bool, bool, bool, bool) =
+        sqlx::query_as(sqlx::AssertSqlSafe(queue_needs()))
+            .fetch_one(&mut *conn)
+            .await
+            .ctx("reading the index queue")?;
     if queued == 0 {
         return Ok(0);
     }
-    // A save queues a new id the index has never seen; skipping the five
-    // no-op deletes saves their statement preparation in every one-shot save.
-    let known: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(index_knows_queued()))
-        .fetch_one(&mut *conn)
-        .await
-        .ctx("reading the index queue")?;
-    let mut steps = if known { forget_steps() } else { Vec::new() };
-    steps.extend(insert_steps());
+    let needs = QueueNeeds {
+        known,
+        tombstones,
+        links,
+        supersedes,
+    };
+    let mut steps = if needs.known {
+        forget_steps()
+    } else {
+        Vec::new()
+    };
+    steps.extend(insert_steps(needs));
     for step in steps {
         sqlx::query(sqlx::AssertSqlSafe(step))
             .execute(&mut *conn)
@@ -247,6 +302,59 @@ mod tests {
         assert_eq!(matches(&mut conn, "third").await, 0);
         assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_obs").await, 1);
         assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_link").await, 1);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM raw_pending").await,
+            0
+        );
+    }
+
+    /// Each queue runs the steps it needs: tombstones, links and supersede
+    /// edges are indexed when queued ids carry them, and a payload that is
+    /// not JSON neither fails the run nor gets indexed.
+    #[tokio::test]
+    async fn a_queue_runs_exactly_the_steps_its_ids_need() {
+        let mut conn = store().await;
+        let (a, b, c, d) = (
+            "a".repeat(32),
+            "b".repeat(32),
+            "c".repeat(32),
+            "d".repeat(32),
+        );
+        let bare = serde_json::json!({
+            "observation_id": a, "content": "bare note", "created_at": "2026-11-30T00:00:00Z",
+        });
+        sqlx::query("INSERT INTO local_obs(observation_id, payload_json) VALUES (?, ?)")
+            .bind(&a)
+            .bind(bare.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(reindex_pending(&mut conn).await.unwrap(), 1);
+        assert_eq!(matches(&mut conn, "bare").await, 1);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_link").await, 0);
+
+        put(&mut conn, &b, "linked note", &[&a]).await;
+        sqlx::query(
+            "INSERT INTO local_tomb(observation_id, tomb_json, deleted_at) VALUES (?, '{}', ?)",
+        )
+        .bind(&c)
+        .bind("2026-11-30T01:00:00Z")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO local_obs(observation_id, payload_json) VALUES (?, 'not json')")
+            .bind(&d)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(reindex_pending(&mut conn).await.unwrap(), 3);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_link").await, 1);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM ix_supersede").await,
+            1
+        );
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_tomb").await, 1);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM ix_obs").await, 2);
         assert_eq!(
             count(&mut conn, "SELECT COUNT(*) FROM raw_pending").await,
             0
