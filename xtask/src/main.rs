@@ -120,8 +120,29 @@ pub fn describe(cmd: &Command) -> String {
         .join(" ")
 }
 
+/// `cargo` for a nested build, without the variables `cargo xtask` set for
+/// this program as a package (`CARGO_PKG_NAME=xtask`, ...). Build scripts
+/// that watch them (ring's does) would otherwise see them change between
+/// a nested build and a plain `cargo build`, and each switch from one to
+/// the other would rebuild ring and everything above it, Zenoh included.
 pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(is_package_variable) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A variable cargo sets for the package it runs, not for the build.
+fn is_package_variable(key: &str) -> bool {
+    key.starts_with("CARGO_PKG_")
+        || key.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            key,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+        )
 }
 
 fn test(args: &[String]) -> Result<()> {
@@ -166,6 +187,33 @@ fn test(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nested builds drop what cargo set for xtask and keep what configures
+    /// the build itself.
+    #[test]
+    fn nested_cargo_drops_only_the_package_variables() {
+        for key in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(is_package_variable(key), "{key}");
+        }
+        for key in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "RUSTFLAGS",
+            "PATH",
+        ] {
+            assert!(!is_package_variable(key), "{key}");
+        }
+    }
 
     /// The usage text and the README's "Two commands" name the versions the
     /// preflight really installs.

@@ -44,7 +44,15 @@ pub fn main(executable: Executable) -> ExitCode {
         output::note(format!("error: {}", commands::describe(&e)));
         return ExitCode::from(1);
     }
-    let runtime = if cli.command.runs_daemon() || !local_mode() {
+    // Loaded once: the mode picks the runtime, and the command uses it.
+    let env = mesh_core::Environment::from_process();
+    let settings = mesh_core::Settings::load(&env);
+    // A configuration that does not load counts as not local: the command
+    // then reports the problem itself.
+    let local = settings
+        .as_ref()
+        .is_ok_and(|s| s.backend == mesh_core::BackendMode::Local);
+    let runtime = if cli.command.runs_daemon() || !local {
         mesh_core::session::runtime()
     } else if cli.command.is_store_command() {
         short_command::prepare();
@@ -59,16 +67,8 @@ pub fn main(executable: Executable) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(commands::run(cli));
+    let code = runtime.block_on(commands::run(cli, env, settings));
     ExitCode::from(code)
-}
-
-/// True when configuration selects local mode, where no command uses Zenoh.
-/// A configuration that does not load counts as not local: the command
-/// then reports the problem itself.
-fn local_mode() -> bool {
-    let env = mesh_core::Environment::from_process();
-    mesh_core::Settings::load(&env).is_ok_and(|s| s.backend == mesh_core::BackendMode::Local)
 }
 
 /// Make sure a daemon command runs in the right executable with the right

@@ -34,9 +34,9 @@ pub const FAILED: u8 = 1;
 /// Exit status for bad input.
 pub const USAGE: u8 = 2;
 
-/// Run the parsed command line.
-pub async fn run(cli: Cli) -> u8 {
-    match dispatch(cli).await {
+/// Run the parsed command line in `env`, with the settings loaded from it.
+pub async fn run(cli: Cli, env: Environment, settings: mesh_core::Result<Settings>) -> u8 {
+    match dispatch(cli, env, settings).await {
         Ok(code) => code,
         Err(e) => {
             output::note(format!("error: {}", describe(&e)));
@@ -76,8 +76,7 @@ fn exit_status(e: &anyhow::Error) -> u8 {
     if usage { USAGE } else { FAILED }
 }
 
-async fn dispatch(cli: Cli) -> Result<u8> {
-    let env = Environment::from_process();
+async fn dispatch(cli: Cli, env: Environment, settings: mesh_core::Result<Settings>) -> Result<u8> {
     if let Command::Mcp(crate::args::McpCommand::Install(args)) = &cli.command {
         return mcp_install::run(args, &env);
     }
@@ -86,7 +85,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     if let Command::Tls(command) = &cli.command {
         return tls::run(command, &env);
     }
-    let settings = Settings::load(&env)?;
+    let settings = settings?;
     match &cli.command {
         Command::Init(args) => return init::run(args, &settings),
         Command::Serve(args) => return serve::serve(args, env, settings).await,
