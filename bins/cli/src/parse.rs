@@ -22,8 +22,11 @@ pub fn parse() -> Cli {
     short(&argv).unwrap_or_else(|| Cli::parse_from(argv))
 }
 
+/// Adds a subcommand's arguments to its parser.
+type Augment = fn(clap::Command) -> clap::Command;
+
 /// The store commands by name, with what adds their arguments.
-const STORE_COMMANDS: [(&str, fn(clap::Command) -> clap::Command); 8] = [
+const STORE_COMMANDS: [(&str, Augment); 8] = [
     ("save", SaveArgs::augment_args),
     ("search", SearchArgs::augment_args),
     ("get-memory", GetArgs::augment_args),
