@@ -30,10 +30,10 @@ const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
     AND COALESCE(json_type(l.payload_json, '$.supersedes'), 'null') IN ('array', 'null')
     AND COALESCE(json_type(l.payload_json, '$.importance'), 'null') IN ('integer', 'real', 'null')";
 
-/// How many ids are queued and what they need, read in one statement. In a one-shot process
-/// every statement is prepared once, for that run alone; a plain save skips
-/// the forgetting steps and the tombstone, link and supersede steps, which
-/// would find nothing to do.
+/// What the queued ids need, read in one statement together with their
+/// count. In a one-shot process every statement is prepared once, for that
+/// run alone; a plain save skips the forgetting steps and the tombstone,
+/// link and supersede steps, which would find nothing to do.
 #[derive(Debug, Clone, Copy)]
 struct QueueNeeds {
     /// The index holds a row for some queued id. Every row the forgetting
@@ -48,6 +48,8 @@ struct QueueNeeds {
     supersedes: bool,
 }
 
+/// The statement behind [`QueueNeeds`]: the queue's length, then its four
+/// needs as 0 or 1.
 fn queue_needs() -> String {
     // One pass over the queue with key lookups: `IN (queue)` in each column
     // would build a temporary table per column. CASE keeps
