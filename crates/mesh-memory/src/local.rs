@@ -15,7 +15,7 @@ use sqlx::SqliteConnection;
 
 use crate::db;
 use crate::error::{DbContext, Result};
-use crate::index::{Index, maintain, schema};
+use crate::index::{Index, maintain, own_write, schema};
 use crate::store::{BackendStatus, MemoryStore, PhysicalDelete, PutOutcome, RebuildStats};
 
 /// The SQLite-only store of local mode.
@@ -114,7 +114,7 @@ impl MemoryStore for LocalStore {
     async fn put_observation(&self, obs: &Observation) -> Result<PutOutcome> {
         let mut tx = self.index.begin_write().await?;
         insert_observation(&mut tx, obs, self.path()).await?;
-        maintain::reindex_pending(&mut tx).await?;
+        own_write::index_own_write(&mut tx, obs).await?;
         tx.commit()
             .await
             .map_err(|e| db::classify(e, self.path(), "write"))?;

@@ -35,13 +35,15 @@ const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
 /// run alone; a plain save skips the forgetting steps and the tombstone,
 /// link and supersede steps, which would find nothing to do.
 #[derive(Debug, Clone, Copy)]
-struct QueueNeeds {
+pub(crate) struct QueueNeeds {
+    /// How many ids are queued.
+    pub(crate) queued: u64,
     /// The index holds a row for some queued id. Every row the forgetting
     /// steps delete hangs off an `ix_obs` or `ix_tomb` row of a queued id,
     /// so without one they have nothing to do.
-    known: bool,
+    pub(crate) known: bool,
     /// Some queued id has a tombstone in the row store.
-    tombstones: bool,
+    pub(crate) tombstones: bool,
     /// Some queued payload lists source files or references.
     links: bool,
     /// Some queued payload supersedes another observation.
@@ -174,20 +176,33 @@ fn insert_steps(needs: QueueNeeds) -> Vec<String> {
 /// Bring the index rows of every queued id up to date and empty the queue.
 /// Returns how many ids were processed.
 pub async fn reindex_pending(conn: &mut SqliteConnection) -> Result<u64> {
+    let needs = read_needs(conn).await?;
+    run_steps(conn, needs).await?;
+    Ok(needs.queued)
+}
+
+/// How many ids are queued and what they need.
+pub(crate) async fn read_needs(conn: &mut SqliteConnection) -> Result<QueueNeeds> {
     let (queued, known, tombstones, links, supersedes): (i64, bool, bool, bool, bool) =
         sqlx::query_as(sqlx::AssertSqlSafe(queue_needs()))
             .fetch_one(&mut *conn)
             .await
             .ctx("reading the index queue")?;
-    if queued == 0 {
-        return Ok(0);
-    }
-    let needs = QueueNeeds {
+    Ok(QueueNeeds {
+        queued: u64::try_from(queued).unwrap_or_default(),
         known,
         tombstones,
         links,
         supersedes,
-    };
+    })
+}
+
+/// Recompute the index rows of every queued id, as `needs` calls for, and
+/// empty the queue.
+pub(crate) async fn run_steps(conn: &mut SqliteConnection, needs: QueueNeeds) -> Result<()> {
+    if needs.queued == 0 {
+        return Ok(());
+    }
     let mut steps = if needs.known {
         forget_steps()
     } else {
@@ -200,7 +215,7 @@ pub async fn reindex_pending(conn: &mut SqliteConnection) -> Result<u64> {
             .await
             .ctx("updating the index")?;
     }
-    Ok(u64::try_from(queued).unwrap_or_default())
+    Ok(())
 }
 
 /// Queue every id the row store or the index knows (a full rebuild).

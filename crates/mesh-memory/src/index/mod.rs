@@ -8,6 +8,7 @@
 
 pub mod hybrid;
 pub(crate) mod maintain;
+pub(crate) mod own_write;
 pub(crate) mod plan;
 pub(crate) mod schema;
 mod vector_cache;
