@@ -234,13 +234,14 @@ pub async fn queue_everything(conn: &mut SqliteConnection) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sqlx::{Connection, SqliteConnection};
 
     use super::*;
     use crate::index::schema;
 
-    async fn store() -> SqliteConnection {
+    /// A fresh in-memory database with the current schema.
+    pub(crate) async fn store() -> SqliteConnection {
         let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
         schema::ensure(&mut conn).await.unwrap();
         conn

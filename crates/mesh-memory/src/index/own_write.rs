@@ -98,16 +98,10 @@ async fn insert_rows(conn: &mut SqliteConnection, obs: &Observation) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use sqlx::{Connection, SqliteConnection};
+    use sqlx::SqliteConnection;
 
     use super::*;
-    use crate::index::schema;
-
-    async fn store() -> SqliteConnection {
-        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
-        schema::ensure(&mut conn).await.unwrap();
-        conn
-    }
+    use crate::index::maintain::tests::store;
 
     async fn write(conn: &mut SqliteConnection, obs: &Observation) {
         sqlx::query(
