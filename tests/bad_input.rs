@@ -24,6 +24,31 @@ fn invalid_memory_type_and_importance_are_usage_errors() {
     assert!(!s.local_db().exists(), "argument errors touch nothing");
 }
 
+/// A store command's help and argument errors come from the full parser
+/// (bins/cli/src/parse.rs only accepts clean parses): the command's own
+/// description, the usage line, exit 2 for a typo, and nothing written.
+#[test]
+fn store_command_help_and_typos_come_from_the_full_parser() {
+    let s = Sandbox::new();
+    let help = s.km(&["save", "--help"]);
+    assert!(
+        help.ok().starts_with("Save an observation"),
+        "{}",
+        help.stdout
+    );
+    assert!(
+        help.stdout.contains("Usage: kioku-mesh save"),
+        "{}",
+        help.stdout
+    );
+    let err = s.km(&["search", "--no-such-flag"]).fails_with(2).to_owned();
+    assert!(err.contains("--no-such-flag"), "{err}");
+    assert!(err.contains("Usage: kioku-mesh search"), "{err}");
+    let err = s.km(&["status", "extra"]).fails_with(2).to_owned();
+    assert!(err.contains("extra"), "{err}");
+    assert!(!s.local_db().exists(), "argument errors touch nothing");
+}
+
 #[test]
 fn a_lifetime_past_the_calendar_is_refused() {
     // Found by fuzzing: chrono panicked on a TTL this large (exit 101).

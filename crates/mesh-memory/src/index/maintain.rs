@@ -3,9 +3,11 @@
 //! Every change to `local_obs` or `local_tomb` queues its id in
 //! `raw_pending` (triggers do this for any writer). [`reindex_pending`]
 //! recomputes the index rows of every queued id from the row store and
-//! empties the queue, all in the caller's transaction. A single save, a
-//! catch-up after another program wrote, and a full rebuild are the same
-//! operation on a queue of one, some or all ids.
+//! empties the queue, all in the caller's transaction. A catch-up after
+//! another program wrote, a mirror update and a full rebuild are the same
+//! operation on a queue of some or all ids. A local save of a new id takes
+//! [`super::own_write`] instead, which falls back to this module whenever
+//! the queue holds anything else (ADR 0016).
 //!
 //! The column expressions read payloads the way
 //! [`mesh_core::Observation::from_json`] does: unknown memory types count as
@@ -32,8 +34,8 @@ const VALID_PAYLOAD: &str = "json_valid(l.payload_json)
 
 /// What the queued ids need, read in one statement together with their
 /// count. In a one-shot process every statement is prepared once, for that
-/// run alone; a plain save skips the forgetting steps and the tombstone,
-/// link and supersede steps, which would find nothing to do.
+/// run alone; a queue of new ids without tombstones, links or supersedes
+/// skips the steps that would find nothing to do.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueNeeds {
     /// How many ids are queued.
