@@ -11,6 +11,31 @@ fn version_prints_the_package_version() {
     );
 }
 
+/// `kioku-mesh` carries GCC's unwinder instead of loading `libgcc_s.so.1`
+/// at every start (ADR 0017), when the C compiler ships the static one; the
+/// daemon and the MCP server load it as usual.
+#[test]
+fn the_cli_starts_without_loading_the_unwinder_library() {
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let archive = std::process::Command::new(compiler)
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .map(|out| std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if !cfg!(all(target_os = "linux", target_env = "gnu"))
+        || !archive.is_ok_and(|a| a.is_absolute() && a.is_file())
+    {
+        return;
+    }
+    let needs_unwinder = |name: &str| {
+        let bytes = std::fs::read(crate::harness::bin(name)).unwrap();
+        bytes.windows(13).any(|w| w == b"libgcc_s.so.1")
+    };
+    assert!(!needs_unwinder("kioku-mesh"));
+    assert!(needs_unwinder("kioku-mesh-daemon"));
+    let out = Sandbox::new().km(&["--version"]);
+    assert!(out.ok().starts_with("kioku-mesh "));
+}
+
 #[test]
 fn save_works_on_a_fresh_machine_with_no_config_and_no_init() {
     let s = Sandbox::new();

@@ -100,7 +100,7 @@ fn binaries_build_no_keys_and_run_no_sql() {
     }
 }
 
-/// Where `unsafe` may appear: one glibc call with no safe wrapper (ADR 0014).
+/// Where `unsafe` may appear: two glibc calls with no safe wrapper (ADR 0014).
 const UNSAFE_ALLOWED_IN: &str = "bins/cli/src/short_command.rs";
 
 #[test]

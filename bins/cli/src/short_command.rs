@@ -11,14 +11,20 @@
 //! - glibc gives the worker a malloc arena of its own: a fresh heap whose
 //!   pages all fault in. One arena saved 0.1-0.35 ms of a 3-5 ms command,
 //!   depending on the measurement.
+//! - A thread the other one wakes preempts it at once, so every row or
+//!   answer the worker sends cost two context switches, and the woken thread
+//!   often found the channel's lock still held. Batch threads are not
+//!   preempted on wake-up: the worker finishes its statement, then the main
+//!   thread takes all of its answer.
 
-/// Keep this process on the CPU it runs on and on glibc's main malloc
-/// arena. Threads started afterwards (the SQLite worker) inherit both, and
-/// a child process would inherit the CPU, which is why only store commands
-/// call this. Best effort: what the system refuses stays as it was.
+/// Keep this process on the CPU it runs on, on glibc's main malloc arena,
+/// and in the batch scheduling class. Threads started afterwards (the
+/// SQLite worker) inherit all three, and a child process would inherit the
+/// CPU and the class, which is why only store commands call this. Best effort: what the system refuses stays as it was.
 pub fn prepare() {
     stay_on_current_cpu();
     share_one_malloc_arena();
+    run_as_batch();
 }
 
 #[cfg(target_os = "linux")]
@@ -39,22 +45,40 @@ fn stay_on_current_cpu() {
 #[cfg(not(target_os = "linux"))]
 fn stay_on_current_cpu() {}
 
-/// The one `unsafe` of the workspace (ADR 0014; tests/tidy.rs keeps it the
-/// only one): no safe wrapper of `mallopt` exists.
+/// The `unsafe` of the workspace (ADR 0014; tests/tidy.rs keeps it here):
+/// two glibc calls that no safe crate wraps.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn share_one_malloc_arena() {
-    // SAFETY: `mallopt` takes two integers and only sets an allocator
-    // limit; glibc serialises it against allocations, and any value of
-    // M_ARENA_MAX is valid. It touches no memory of ours.
-    let accepted = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    if accepted != 1 {
-        tracing::debug!("glibc refused a single malloc arena");
+mod glibc {
+    pub(super) fn share_one_malloc_arena() {
+        // SAFETY: `mallopt` takes two integers and only sets an allocator
+        // limit; glibc serialises it against allocations, and any value of
+        // M_ARENA_MAX is valid. It touches no memory of ours.
+        let accepted = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+        if accepted != 1 {
+            tracing::debug!("glibc refused a single malloc arena");
+        }
+    }
+
+    pub(super) fn run_as_batch() {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 names the calling thread, and `param` is an
+        // initialised value that outlives the call, which only reads it.
+        let failed = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0;
+        if failed {
+            tracing::debug!("the scheduler refused SCHED_BATCH");
+        }
     }
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+use glibc::{run_as_batch, share_one_malloc_arena};
+
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn share_one_malloc_arena() {}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn run_as_batch() {}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
@@ -77,6 +101,29 @@ mod tests {
                 .join()
                 .unwrap();
             assert_eq!(child, allowed);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// The scheduling policy of the calling thread: field 41 of its `stat`.
+    fn policy() -> u32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+        after_name.split_whitespace().nth(38).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_env = "gnu")]
+    #[test]
+    fn a_batch_thread_starts_batch_threads() {
+        const SCHED_OTHER: u32 = 0;
+        const SCHED_BATCH: u32 = 3;
+        std::thread::spawn(|| {
+            assert_eq!(policy(), SCHED_OTHER);
+            run_as_batch();
+            assert_eq!(policy(), SCHED_BATCH);
+            let child = std::thread::spawn(policy).join().unwrap();
+            assert_eq!(child, SCHED_BATCH);
         })
         .join()
         .unwrap();
