@@ -65,3 +65,33 @@ fn kill_9_during_a_save_burst_loses_no_acknowledged_save() {
     // The store still works after the crash.
     s.save("after the crash", &[]);
 }
+
+/// A command leaves its saves in `raw.db` itself, with the log empty
+/// (ADR 0018): copying the database file alone, as a backup or a move to
+/// another machine does, loses nothing. The files the command leaves beside
+/// it do not trouble the next one.
+#[test]
+fn after_each_command_the_database_file_alone_holds_every_save() {
+    let s = Sandbox::new();
+    let ids: HashSet<String> = (0..3)
+        .map(|i| s.save(&format!("copied alone {i}"), &[]))
+        .collect();
+    let db = s.local_db();
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "a command left commits in the log");
+
+    let copy = Sandbox::new();
+    std::fs::create_dir_all(copy.local_db().parent().unwrap()).unwrap();
+    std::fs::copy(&db, copy.local_db()).unwrap();
+    let found: HashSet<String> = copy
+        .search_json(&["copied alone"])
+        .iter()
+        .map(|d| d["observation_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(found, ids);
+    // The original store goes on past the files its commands left.
+    s.save("after the copy", &[]);
+    assert_eq!(s.search_json(&["copied alone"]).len(), 3);
+}

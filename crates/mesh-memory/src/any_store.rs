@@ -100,4 +100,11 @@ impl MemoryStore for AnyStore {
             Self::Mesh(s) => s.close().await,
         }
     }
+
+    async fn close_for_exit(&self) {
+        match self {
+            Self::Local(s) => s.close_for_exit().await,
+            Self::Mesh(s) => s.close_for_exit().await,
+        }
+    }
 }

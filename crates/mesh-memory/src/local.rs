@@ -205,4 +205,8 @@ impl MemoryStore for LocalStore {
     async fn close(&self) {
         self.index.close().await;
     }
+
+    async fn close_for_exit(&self) {
+        self.index.close_for_exit().await;
+    }
 }

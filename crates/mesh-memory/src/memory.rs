@@ -522,4 +522,13 @@ impl<S: MemoryStore> Memory<S> {
     pub async fn close(&self) {
         self.store.close().await;
     }
+
+    /// Flush the store for a process that exits right after, as a CLI
+    /// command does. Every save is then in the database file itself, as
+    /// after [`close`](Self::close); a local store leaves its connection to
+    /// the operating system, which releases it at exit. Anything else called
+    /// on this `Memory` afterwards still works.
+    pub async fn close_for_exit(&self) {
+        self.store.close_for_exit().await;
+    }
 }

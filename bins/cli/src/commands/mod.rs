@@ -113,7 +113,9 @@ async fn dispatch(cli: Cli, env: Environment, settings: mesh_core::Result<Settin
         ));
     }
     let result = run_with(&cli.command, &memory).await;
-    memory.close().await;
+    // The process exits next: the operating system releases what a full
+    // close would tear down (ADR 0018).
+    memory.close_for_exit().await;
     result
 }
 

@@ -6,6 +6,7 @@
 //! mirrors the Zenoh storage. Either way it can be rebuilt from the source
 //! of truth at any time.
 
+mod close;
 pub mod hybrid;
 pub(crate) mod maintain;
 pub(crate) mod own_write;
@@ -549,13 +550,6 @@ impl Index {
                 crate::error::MemoryError::Corrupt { .. }
             ),
         }
-    }
-
-    /// Close the pool.
-    pub async fn close(&self) {
-        // No explicit checkpoint: SQLite checkpoints when the last
-        // connection closes, and a CLI command pays for every extra fsync.
-        self.pool.close().await;
     }
 }
 
