@@ -1,6 +1,9 @@
 //! Closing the index database: the full close of a long-lived process, and
 //! the close of a process that exits right after (ADR 0018).
 
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
 use sqlx::Row;
 
 use super::Index;
@@ -13,16 +16,19 @@ impl Index {
         self.pool.close().await;
     }
 
-    /// Close for a process that exits right after. The log is checkpointed
-    /// into the database file and truncated, with the syncs of the last
+    /// Close for a process that exits right after. Every commit is
+    /// checkpointed into the database file, with the syncs of the last
     /// connection's close, but the connection is left open for the
     /// operating system to release at exit; SQLite treats that like any
     /// interrupted process. That skips the close's teardown: freeing the
     /// schema and statements, and deleting `-wal` and `-shm`, which the next
-    /// command would create again. When another process's reader keeps the
-    /// checkpoint from completing, this is [`close`](Self::close).
+    /// command would create again. The log keeps its blocks with its header
+    /// cleared, so the next command's writes to it change no file size or
+    /// allocation, and its syncs write data only.
+    /// When another process's reader keeps the checkpoint from completing,
+    /// this is [`close`](Self::close).
     pub async fn close_for_exit(&self) {
-        if self.checkpoint_and_truncate().await {
+        if self.checkpoint_for_exit().await {
             // A handle that is never dropped keeps the connection open.
             std::mem::forget(self.pool.clone());
         } else {
@@ -30,30 +36,106 @@ impl Index {
         }
     }
 
-    /// `wal_checkpoint(TRUNCATE)` without waiting for other processes:
-    /// whether it completed.
-    async fn checkpoint_and_truncate(&self) -> bool {
-        // A reader elsewhere would otherwise hold this process in the busy
-        // handler for up to the busy timeout; a close does not wait either.
-        let outcome = sqlx::raw_sql("PRAGMA busy_timeout = 0; PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_all(&self.pool)
-            .await;
-        match outcome {
-            Ok(rows) => rows
-                .last()
-                .and_then(|row| row.try_get::<i64, _>(0).ok())
-                .is_some_and(|busy| busy == 0),
-            Err(e) => {
-                tracing::debug!("checkpoint before exit: {e}");
-                false
+    /// Checkpoint the whole log without waiting for other processes, then
+    /// clear it; whether every commit is now in the database file.
+    async fn checkpoint_for_exit(&self) -> bool {
+        let log = log_path(&self.path);
+        let header = read_header(&log);
+        let Some((frames, copied)) = self.checkpoint(CHECKPOINT_NOW).await else {
+            return false;
+        };
+        if frames <= 0 || frames != copied {
+            // Nothing was logged (or no log: an in-memory index), or frames
+            // were left: in the latter case a reader blocked the restart.
+            return frames == copied || frames < 0;
+        }
+        let small = std::fs::metadata(&log).is_ok_and(|m| m.len() <= KEPT_LOG_BYTES);
+        if small && let Some(header) = header {
+            match self.clear_log_header(&log, &header).await {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(e) => tracing::debug!("keeping the log's header: {e}"),
             }
         }
+        // A large log (a rebuild) or one written to meanwhile: truncate it.
+        self.checkpoint("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .is_some_and(|(frames, copied)| frames == copied)
     }
+
+    /// Run a checkpoint statement: the log's frames and how many of them
+    /// are in the database file, or `None` if it did not complete.
+    async fn checkpoint(&self, statement: &'static str) -> Option<(i64, i64)> {
+        let rows = match sqlx::raw_sql(statement).fetch_all(&self.pool).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!("checkpoint before exit: {e}");
+                return None;
+            }
+        };
+        let row = rows.last()?;
+        let busy: i64 = row.try_get(0).ok()?;
+        let counts = (row.try_get(1).ok()?, row.try_get(2).ok()?);
+        (busy == 0).then_some(counts)
+    }
+
+    /// Zero the log's header, making it an empty log to SQLite, if no one
+    /// has written to it since `header` was read before the checkpoint.
+    ///
+    /// After a checkpoint that copied every frame and waited out the
+    /// readers (`RESTART`), the next writer starts the log over with a new
+    /// header; a log whose header is unchanged therefore holds only frames
+    /// the database file already has. The write lock, held meanwhile, keeps
+    /// any writer out. Whether the zeroed header reaches the disk or the
+    /// old one stays, recovery finds the same data: no frames, or frames
+    /// equal to the database file's pages.
+    async fn clear_log_header(&self, log: &Path, header: &LogHeader) -> std::io::Result<bool> {
+        let tx = self.begin_write().await.map_err(std::io::Error::other)?;
+        let unchanged = read_header(log).is_some_and(|now| now == *header);
+        if unchanged {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(log)?
+                .write_all_at(&[0; LOG_HEADER_BYTES], 0)?;
+        }
+        // Nothing was written through SQLite: the commit logs nothing.
+        tx.commit().await.map_err(std::io::Error::other)?;
+        Ok(unchanged)
+    }
+}
+
+/// Copy every frame into the database file and wait out the readers, so
+/// that the next writer starts the log over. With no busy timeout: a reader
+/// elsewhere would otherwise hold this process in the busy handler for up
+/// to five seconds, and a close does not wait either.
+const CHECKPOINT_NOW: &str = "PRAGMA busy_timeout = 0; PRAGMA wal_checkpoint(RESTART)";
+
+/// The write-ahead log's header: magic, format, page size, checkpoint
+/// sequence, salts and checksum (sqlite.org/fileformat2.html#walformat).
+const LOG_HEADER_BYTES: usize = 32;
+type LogHeader = [u8; LOG_HEADER_BYTES];
+
+/// Logs up to this size keep their blocks for the next command; a larger
+/// one, left by a rebuild or a bulk delete, is truncated.
+const KEPT_LOG_BYTES: u64 = 4 << 20;
+
+fn log_path(db: &Path) -> PathBuf {
+    let mut log = db.as_os_str().to_owned();
+    log.push("-wal");
+    PathBuf::from(log)
+}
+
+fn read_header(log: &Path) -> Option<LogHeader> {
+    let mut header = [0; LOG_HEADER_BYTES];
+    std::fs::File::open(log)
+        .ok()?
+        .read_exact_at(&mut header, 0)
+        .ok()?;
+    Some(header)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::Duration;
 
     use sqlx::{Executor, SqlitePool};
@@ -61,10 +143,10 @@ mod tests {
     use super::*;
     use crate::db;
 
-    fn wal_len(db: &Path) -> u64 {
-        let mut wal = db.as_os_str().to_owned();
-        wal.push("-wal");
-        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    fn log_len(db: &Path) -> u64 {
+        std::fs::metadata(log_path(db))
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     async fn rows_in(db: &Path) -> i64 {
@@ -82,24 +164,91 @@ mod tests {
         pool.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3)")
             .await
             .unwrap();
-        assert!(wal_len(path) > 0, "the writes sit in the log");
+        assert!(log_len(path) > 0, "the writes sit in the log");
         (Index::from_pool(pool.clone(), path), pool)
     }
 
+    /// `files` copied from `from` to a new directory, as a backup or a
+    /// power loss would leave them; the copy's database path.
+    fn copy(from: &Path, files: &[&str], to: &tempfile::TempDir) -> PathBuf {
+        for name in files {
+            std::fs::copy(from.with_file_name(name), to.path().join(name)).unwrap();
+        }
+        to.path().join("raw.db")
+    }
+
     #[tokio::test]
-    async fn the_database_file_alone_holds_every_write_and_the_connection_stays_open() {
+    async fn the_database_file_alone_holds_every_write_and_the_log_is_cleared() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raw.db");
         let (index, pool) = written(&path).await;
+        let logged = log_len(&path);
 
         index.close_for_exit().await;
-        assert_eq!(wal_len(&path), 0);
         assert!(!pool.is_closed(), "left for the process exit");
-        let copy = dir.path().join("copy.db");
-        std::fs::copy(&path, &copy).unwrap();
-        assert_eq!(rows_in(&copy).await, 3);
-        // Still usable, for an embedder that goes on.
+        assert_eq!(read_header(&log_path(&path)), Some([0; LOG_HEADER_BYTES]));
+        assert_eq!(log_len(&path), logged, "the log keeps its blocks");
+        let alone = tempfile::tempdir().unwrap();
+        assert_eq!(rows_in(&copy(&path, &["raw.db"], &alone)).await, 3);
+        // With the cleared log beside it, recovery finds no frames.
+        let both = tempfile::tempdir().unwrap();
+        assert_eq!(
+            rows_in(&copy(&path, &["raw.db", "raw.db-wal"], &both)).await,
+            3
+        );
+
+        // The next writer starts the log over inside the same blocks.
         pool.execute("INSERT INTO t VALUES (4)").await.unwrap();
+        assert_eq!(log_len(&path), logged);
+        index.close_for_exit().await;
+        let again = tempfile::tempdir().unwrap();
+        assert_eq!(rows_in(&copy(&path, &["raw.db"], &again)).await, 4);
+    }
+
+    /// A power loss before the cleared header reaches the disk leaves the
+    /// old header and frames: recovery replays pages the database file
+    /// already holds.
+    #[tokio::test]
+    async fn a_log_whose_clearing_was_lost_recovers_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw.db");
+        let (index, _pool) = written(&path).await;
+        assert!(
+            index
+                .checkpoint(CHECKPOINT_NOW)
+                .await
+                .is_some_and(|(n, c)| n > 0 && n == c)
+        );
+        let lost = tempfile::tempdir().unwrap();
+        let copied = copy(&path, &["raw.db", "raw.db-wal"], &lost);
+        assert_ne!(read_header(&log_path(&copied)), Some([0; LOG_HEADER_BYTES]));
+        assert_eq!(rows_in(&copied).await, 3);
+        let pool = db::open_pool(&copied, 1).await.unwrap();
+        pool.execute("INSERT INTO t VALUES (4)").await.unwrap();
+        pool.close().await;
+        assert_eq!(rows_in(&copied).await, 4);
+    }
+
+    /// A log whose header changed since the checkpoint holds another
+    /// writer's frames: it is left alone, and they survive.
+    #[tokio::test]
+    async fn a_log_written_to_since_the_checkpoint_keeps_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw.db");
+        let (index, pool) = written(&path).await;
+        let before = read_header(&log_path(&path)).unwrap();
+        assert!(index.checkpoint(CHECKPOINT_NOW).await.is_some());
+        // Another writer starts the log over.
+        pool.execute("INSERT INTO t VALUES (4)").await.unwrap();
+        let after = read_header(&log_path(&path)).unwrap();
+        assert_ne!(before, after);
+
+        let cleared = index.clear_log_header(&log_path(&path), &before).await;
+        assert!(!cleared.unwrap());
+        assert_eq!(read_header(&log_path(&path)), Some(after));
+        let snapshot = tempfile::tempdir().unwrap();
+        let copied = copy(&path, &["raw.db", "raw.db-wal"], &snapshot);
+        assert_eq!(rows_in(&copied).await, 4);
     }
 
     #[tokio::test]
@@ -120,6 +269,7 @@ mod tests {
             .await
             .unwrap();
         assert!(pool.is_closed());
+        assert_ne!(read_header(&log_path(&path)), Some([0; LOG_HEADER_BYTES]));
         snapshot.commit().await.unwrap();
         reader.close().await;
         assert_eq!(rows_in(&path).await, 3);
