@@ -523,11 +523,11 @@ impl<S: MemoryStore> Memory<S> {
         self.store.close().await;
     }
 
-    /// Flush the store for a process that exits right after, as a CLI
+    /// Close the store for a process that exits right after, as a CLI
     /// command does. Every save is then in the database file itself, as
     /// after [`close`](Self::close); a local store leaves its connection to
-    /// the operating system, which releases it at exit. Anything else called
-    /// on this `Memory` afterwards still works.
+    /// the operating system, which releases it at exit. Like `close`, it
+    /// ends the store's use: later calls fail.
     pub async fn close_for_exit(&self) {
         self.store.close_for_exit().await;
     }

@@ -187,7 +187,7 @@ pub trait MemoryStore: Send + Sync {
     /// Flush and release resources.
     fn close(&self) -> impl Future<Output = ()> + Send;
 
-    /// Flush, for a process that exits right after: what a store can leave
+    /// Close, for a process that exits right after: what a store can leave
     /// to the operating system's clean-up at exit, it leaves. The default is
     /// [`close`](Self::close).
     fn close_for_exit(&self) -> impl Future<Output = ()> + Send {

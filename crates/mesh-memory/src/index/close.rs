@@ -4,7 +4,8 @@
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Row, SqlSafeStr, Sqlite, Transaction};
 
 use super::Index;
 
@@ -24,84 +25,97 @@ impl Index {
     /// schema and statements, and deleting `-wal` and `-shm`, which the next
     /// command would create again. The log keeps its blocks with its header
     /// cleared, so the next command's writes to it change no file size or
-    /// allocation, and its syncs write data only.
-    /// When another process's reader keeps the checkpoint from completing,
-    /// this is [`close`](Self::close).
+    /// allocation, and its syncs write data only. When another process's
+    /// reader keeps the checkpoint from completing, this is
+    /// [`close`](Self::close). Either way the index is closed: later calls
+    /// fail.
     pub async fn close_for_exit(&self) {
-        if self.checkpoint_for_exit().await {
-            // A handle that is never dropped keeps the connection open.
-            std::mem::forget(self.pool.clone());
+        let Ok(mut conn) = self.pool.acquire().await else {
+            return self.pool.close().await;
+        };
+        if checkpoint_for_exit(&mut conn, &self.path).await {
+            // Checked out for good and never dropped: nothing closes it
+            // before the exit, not even a runtime shutting down.
+            std::mem::forget(conn.leak());
+            // Closing is immediate; the wait would be for that connection.
+            drop(self.pool.close());
         } else {
+            drop(conn);
             self.pool.close().await;
         }
     }
+}
 
-    /// Checkpoint the whole log without waiting for other processes, then
-    /// clear it; whether every commit is now in the database file.
-    async fn checkpoint_for_exit(&self) -> bool {
-        let log = log_path(&self.path);
-        let header = read_header(&log);
-        let Some((frames, copied)) = self.checkpoint(CHECKPOINT_NOW).await else {
-            return false;
-        };
-        if frames <= 0 || frames != copied {
-            // Nothing was logged (or no log: an in-memory index), or frames
-            // were left: in the latter case a reader blocked the restart.
-            return frames == copied || frames < 0;
-        }
-        let small = std::fs::metadata(&log).is_ok_and(|m| m.len() <= KEPT_LOG_BYTES);
-        if small && let Some(header) = header {
-            match self.clear_log_header(&log, &header).await {
-                Ok(true) => return true,
-                Ok(false) => {}
-                Err(e) => tracing::debug!("keeping the log's header: {e}"),
-            }
-        }
-        // A large log (a rebuild) or one written to meanwhile: truncate it.
-        self.checkpoint("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await
-            .is_some_and(|(frames, copied)| frames == copied)
+/// Checkpoint the whole log without waiting for other processes, then
+/// clear it; whether every commit is now in the database file.
+async fn checkpoint_for_exit(conn: &mut SqliteConnection, db: &Path) -> bool {
+    let log = log_path(db);
+    let header = read_header(&log);
+    let Some((frames, copied)) = checkpoint(conn, CHECKPOINT_NOW).await else {
+        return false;
+    };
+    if frames <= 0 || frames != copied {
+        // Nothing was logged (or no log: an in-memory index), or frames
+        // were left: in the latter case a reader blocked the restart.
+        return frames == copied || frames < 0;
     }
+    let small = std::fs::metadata(&log).is_ok_and(|m| m.len() <= KEPT_LOG_BYTES);
+    if small && let Some(header) = header {
+        match clear_log_header(conn, &log, &header).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => tracing::debug!("keeping the log's header: {e}"),
+        }
+    }
+    // A large log (a rebuild) or one written to meanwhile: truncate it.
+    checkpoint(conn, "PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .is_some_and(|(frames, copied)| frames == copied)
+}
 
-    /// Run a checkpoint statement: the log's frames and how many of them
-    /// are in the database file, or `None` if it did not complete.
-    async fn checkpoint(&self, statement: &'static str) -> Option<(i64, i64)> {
-        let rows = match sqlx::raw_sql(statement).fetch_all(&self.pool).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::debug!("checkpoint before exit: {e}");
-                return None;
-            }
-        };
-        let row = rows.last()?;
-        let busy: i64 = row.try_get(0).ok()?;
-        let counts = (row.try_get(1).ok()?, row.try_get(2).ok()?);
-        (busy == 0).then_some(counts)
-    }
-
-    /// Zero the log's header, making it an empty log to SQLite, if no one
-    /// has written to it since `header` was read before the checkpoint.
-    ///
-    /// After a checkpoint that copied every frame and waited out the
-    /// readers (`RESTART`), the next writer starts the log over with a new
-    /// header; a log whose header is unchanged therefore holds only frames
-    /// the database file already has. The write lock, held meanwhile, keeps
-    /// any writer out. Whether the zeroed header reaches the disk or the
-    /// old one stays, recovery finds the same data: no frames, or frames
-    /// equal to the database file's pages.
-    async fn clear_log_header(&self, log: &Path, header: &LogHeader) -> std::io::Result<bool> {
-        let tx = self.begin_write().await.map_err(std::io::Error::other)?;
-        let unchanged = read_header(log).is_some_and(|now| now == *header);
-        if unchanged {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(log)?
-                .write_all_at(&[0; LOG_HEADER_BYTES], 0)?;
+/// Run a checkpoint statement: the log's frames and how many of them are in
+/// the database file, or `None` if it did not complete.
+async fn checkpoint(conn: &mut SqliteConnection, statement: &'static str) -> Option<(i64, i64)> {
+    let rows = match sqlx::raw_sql(statement).fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!("checkpoint before exit: {e}");
+            return None;
         }
-        // Nothing was written through SQLite: the commit logs nothing.
-        tx.commit().await.map_err(std::io::Error::other)?;
-        Ok(unchanged)
+    };
+    let row = rows.last()?;
+    let busy: i64 = row.try_get(0).ok()?;
+    let counts = (row.try_get(1).ok()?, row.try_get(2).ok()?);
+    (busy == 0).then_some(counts)
+}
+
+/// Zero the log's header, making it an empty log to SQLite, if no one has
+/// written to it since `header` was read before the checkpoint.
+///
+/// After a checkpoint that copied every frame and waited out the readers
+/// (`RESTART`), the next writer starts the log over with a new header; a
+/// log whose header is unchanged therefore holds only frames the database
+/// file already has. The write lock, held meanwhile, keeps any writer out.
+/// Whether the zeroed header reaches the disk or the old one stays, recovery
+/// finds the same data: no frames, or frames equal to the database file's
+/// pages.
+async fn clear_log_header(
+    conn: &mut SqliteConnection,
+    log: &Path,
+    header: &LogHeader,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let tx: Transaction<'_, Sqlite> =
+        Transaction::begin(&mut *conn, Some("BEGIN IMMEDIATE".into_sql_str())).await?;
+    let unchanged = read_header(log).is_some_and(|now| now == *header);
+    if unchanged {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(log)?
+            .write_all_at(&[0; LOG_HEADER_BYTES], 0)?;
     }
+    // Nothing was written through SQLite: the commit logs nothing.
+    tx.commit().await?;
+    Ok(unchanged)
 }
 
 /// Copy every frame into the database file and wait out the readers, so
@@ -185,22 +199,24 @@ mod tests {
         let logged = log_len(&path);
 
         index.close_for_exit().await;
-        assert!(!pool.is_closed(), "left for the process exit");
+        assert!(pool.is_closed(), "later calls fail");
+        // The connection was left open: a last close would have deleted
+        // both files.
+        assert!(path.with_file_name("raw.db-shm").exists());
         assert_eq!(read_header(&log_path(&path)), Some([0; LOG_HEADER_BYTES]));
         assert_eq!(log_len(&path), logged, "the log keeps its blocks");
         let alone = tempfile::tempdir().unwrap();
         assert_eq!(rows_in(&copy(&path, &["raw.db"], &alone)).await, 3);
         // With the cleared log beside it, recovery finds no frames.
         let both = tempfile::tempdir().unwrap();
-        assert_eq!(
-            rows_in(&copy(&path, &["raw.db", "raw.db-wal"], &both)).await,
-            3
-        );
+        let copied = copy(&path, &["raw.db", "raw.db-wal"], &both);
+        assert_eq!(rows_in(&copied).await, 3);
 
         // The next writer starts the log over inside the same blocks.
-        pool.execute("INSERT INTO t VALUES (4)").await.unwrap();
+        let next = db::open_pool(&path, 1).await.unwrap();
+        next.execute("INSERT INTO t VALUES (4)").await.unwrap();
         assert_eq!(log_len(&path), logged);
-        index.close_for_exit().await;
+        Index::from_pool(next, &path).close_for_exit().await;
         let again = tempfile::tempdir().unwrap();
         assert_eq!(rows_in(&copy(&path, &["raw.db"], &again)).await, 4);
     }
@@ -212,20 +228,17 @@ mod tests {
     async fn a_log_whose_clearing_was_lost_recovers_the_same_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raw.db");
-        let (index, _pool) = written(&path).await;
-        assert!(
-            index
-                .checkpoint(CHECKPOINT_NOW)
-                .await
-                .is_some_and(|(n, c)| n > 0 && n == c)
-        );
+        let (_index, pool) = written(&path).await;
+        let mut conn = pool.acquire().await.unwrap();
+        let counts = checkpoint(&mut conn, CHECKPOINT_NOW).await;
+        assert!(counts.is_some_and(|(n, c)| n > 0 && n == c));
         let lost = tempfile::tempdir().unwrap();
         let copied = copy(&path, &["raw.db", "raw.db-wal"], &lost);
         assert_ne!(read_header(&log_path(&copied)), Some([0; LOG_HEADER_BYTES]));
         assert_eq!(rows_in(&copied).await, 3);
-        let pool = db::open_pool(&copied, 1).await.unwrap();
-        pool.execute("INSERT INTO t VALUES (4)").await.unwrap();
-        pool.close().await;
+        let other = db::open_pool(&copied, 1).await.unwrap();
+        other.execute("INSERT INTO t VALUES (4)").await.unwrap();
+        other.close().await;
         assert_eq!(rows_in(&copied).await, 4);
     }
 
@@ -235,15 +248,16 @@ mod tests {
     async fn a_log_written_to_since_the_checkpoint_keeps_its_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raw.db");
-        let (index, pool) = written(&path).await;
+        let (_index, pool) = written(&path).await;
+        let mut conn = pool.acquire().await.unwrap();
         let before = read_header(&log_path(&path)).unwrap();
-        assert!(index.checkpoint(CHECKPOINT_NOW).await.is_some());
+        assert!(checkpoint(&mut conn, CHECKPOINT_NOW).await.is_some());
         // Another writer starts the log over.
-        pool.execute("INSERT INTO t VALUES (4)").await.unwrap();
+        conn.execute("INSERT INTO t VALUES (4)").await.unwrap();
         let after = read_header(&log_path(&path)).unwrap();
         assert_ne!(before, after);
 
-        let cleared = index.clear_log_header(&log_path(&path), &before).await;
+        let cleared = clear_log_header(&mut conn, &log_path(&path), &before).await;
         assert!(!cleared.unwrap());
         assert_eq!(read_header(&log_path(&path)), Some(after));
         let snapshot = tempfile::tempdir().unwrap();
