@@ -48,14 +48,8 @@ impl LocalStore {
             .acquire()
             .await
             .map_err(|e| db::classify(e, self.path(), "open"))?;
-        if schema::is_current(&mut conn).await {
-            let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM raw_pending)")
-                .fetch_one(&mut *conn)
-                .await
-                .ctx("checking for unindexed rows")?;
-            if !pending {
-                return Ok(());
-            }
+        if schema::is_current_and_indexed(&mut conn).await {
+            return Ok(());
         }
         drop(conn);
         let mut tx = self.index.begin_write().await?;

@@ -17,10 +17,7 @@ use crate::error::{DbContext, Result};
 /// Bring the index up to date after `obs` was written to `local_obs` in the
 /// caller's transaction, and empty the queue.
 pub async fn index_own_write(conn: &mut SqliteConnection, obs: &Observation) -> Result<()> {
-    let needs = maintain::read_needs(conn).await?;
-    // Only the new id queued (the insert's trigger put it there), unknown
-    // to the index and without a tombstone: a fresh save.
-    if needs.queued == 1 && !needs.known && !needs.tombstones {
+    if is_fresh_save(conn, &obs.observation_id).await? {
         insert_rows(conn, obs).await?;
         sqlx::query("DELETE FROM raw_pending")
             .execute(&mut *conn)
@@ -28,7 +25,25 @@ pub async fn index_own_write(conn: &mut SqliteConnection, obs: &Observation) -> 
             .ctx("updating the index")?;
         return Ok(());
     }
+    let needs = maintain::read_needs(conn).await?;
     maintain::run_steps(conn, needs).await
+}
+
+/// Only `id` queued (the insert's trigger put it there), unknown to the
+/// index and without a tombstone: what `maintain::read_needs` reports as
+/// one queued id, not known, no tombstones, read with key lookups on the
+/// one id instead of a pass over the queue's payloads.
+async fn is_fresh_save(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM raw_pending) = 1
+            AND NOT EXISTS (SELECT 1 FROM ix_obs WHERE observation_id = ?1)
+            AND NOT EXISTS (SELECT 1 FROM ix_tomb WHERE observation_id = ?1)
+            AND NOT EXISTS (SELECT 1 FROM local_tomb WHERE observation_id = ?1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .ctx("reading the index queue")
 }
 
 /// The index rows of `obs`, as `maintain`'s insert steps compute them from

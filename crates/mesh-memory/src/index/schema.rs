@@ -171,6 +171,21 @@ pub async fn reset_index(conn: &mut SqliteConnection) -> Result<()> {
     Ok(())
 }
 
+/// True when `conn`'s local database has the current schema and no raw row
+/// waits for the index: one cheap read, so opening such a database writes
+/// nothing. A missing table (a new file) reads as false.
+pub async fn is_current_and_indexed(conn: &mut SqliteConnection) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM ix_meta WHERE key = 'schema_version' AND value = ?)
+            AND EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'local_tomb_ad')
+            AND NOT EXISTS (SELECT 1 FROM raw_pending)",
+    )
+    .bind(INDEX_SCHEMA_VERSION.to_string())
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap_or(false)
+}
+
 /// True when `conn`'s database already has the current schema (a cheap
 /// read, so opening a current database writes nothing).
 pub async fn is_current(conn: &mut SqliteConnection) -> bool {
