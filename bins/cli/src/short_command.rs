@@ -20,7 +20,8 @@
 /// Keep this process on the CPU it runs on, on glibc's main malloc arena,
 /// and in the batch scheduling class. Threads started afterwards (the
 /// SQLite worker) inherit all three, and a child process would inherit the
-/// CPU and the class, which is why only store commands call this. Best effort: what the system refuses stays as it was.
+/// CPU and the class, which is why only store commands call this. Best
+/// effort: what the system refuses stays as it was.
 pub fn prepare() {
     stay_on_current_cpu();
     share_one_malloc_arena();

@@ -54,10 +54,12 @@ async fn checkpoint_for_exit(conn: &mut SqliteConnection, db: &Path) -> bool {
     let Some((frames, copied)) = checkpoint(conn, CHECKPOINT_NOW).await else {
         return false;
     };
-    if frames <= 0 || frames != copied {
-        // Nothing was logged (or no log: an in-memory index), or frames
-        // were left: in the latter case a reader blocked the restart.
-        return frames == copied || frames < 0;
+    match frames {
+        // No log (an in-memory index), or nothing in it.
+        ..=0 => return true,
+        // A reader kept frames from being copied.
+        _ if frames != copied => return false,
+        _ => {}
     }
     let small = std::fs::metadata(&log).is_ok_and(|m| m.len() <= KEPT_LOG_BYTES);
     if small && let Some(header) = header {
