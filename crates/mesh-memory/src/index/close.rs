@@ -175,29 +175,50 @@ mod tests {
         n
     }
 
-    async fn written(path: &Path) -> (Index, SqlitePool) {
-        let pool = db::open_pool(path, 1).await.unwrap();
+    /// A database in a directory of its own whose log holds three rows.
+    struct Written {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        index: Index,
+        pool: SqlitePool,
+    }
+
+    async fn written() -> Written {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw.db");
+        let pool = db::open_pool(&path, 1).await.unwrap();
         pool.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3)")
             .await
             .unwrap();
-        assert!(log_len(path) > 0, "the writes sit in the log");
-        (Index::from_pool(pool.clone(), path), pool)
+        assert!(log_len(&path) > 0, "the writes sit in the log");
+        let index = Index::from_pool(pool.clone(), &path);
+        Written {
+            _dir: dir,
+            path,
+            index,
+            pool,
+        }
     }
 
-    /// `files` copied from `from` to a new directory, as a backup or a
+    /// `files` copied from `from`'s directory to a new one, as a backup or a
     /// power loss would leave them; the copy's database path.
-    fn copy(from: &Path, files: &[&str], to: &tempfile::TempDir) -> PathBuf {
+    fn copy(from: &Path, files: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let to = tempfile::tempdir().unwrap();
         for name in files {
             std::fs::copy(from.with_file_name(name), to.path().join(name)).unwrap();
         }
-        to.path().join("raw.db")
+        let db = to.path().join("raw.db");
+        (to, db)
     }
 
     #[tokio::test]
     async fn the_database_file_alone_holds_every_write_and_the_log_is_cleared() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("raw.db");
-        let (index, pool) = written(&path).await;
+        let Written {
+            _dir,
+            path,
+            index,
+            pool,
+        } = written().await;
         let logged = log_len(&path);
 
         index.close_for_exit().await;
@@ -207,11 +228,10 @@ mod tests {
         assert!(path.with_file_name("raw.db-shm").exists());
         assert_eq!(read_header(&log_path(&path)), Some([0; LOG_HEADER_BYTES]));
         assert_eq!(log_len(&path), logged, "the log keeps its blocks");
-        let alone = tempfile::tempdir().unwrap();
-        assert_eq!(rows_in(&copy(&path, &["raw.db"], &alone)).await, 3);
+        let (_alone, copied) = copy(&path, &["raw.db"]);
+        assert_eq!(rows_in(&copied).await, 3);
         // With the cleared log beside it, recovery finds no frames.
-        let both = tempfile::tempdir().unwrap();
-        let copied = copy(&path, &["raw.db", "raw.db-wal"], &both);
+        let (_both, copied) = copy(&path, &["raw.db", "raw.db-wal"]);
         assert_eq!(rows_in(&copied).await, 3);
 
         // The next writer starts the log over inside the same blocks.
@@ -219,8 +239,8 @@ mod tests {
         next.execute("INSERT INTO t VALUES (4)").await.unwrap();
         assert_eq!(log_len(&path), logged);
         Index::from_pool(next, &path).close_for_exit().await;
-        let again = tempfile::tempdir().unwrap();
-        assert_eq!(rows_in(&copy(&path, &["raw.db"], &again)).await, 4);
+        let (_again, copied) = copy(&path, &["raw.db"]);
+        assert_eq!(rows_in(&copied).await, 4);
     }
 
     /// A power loss before the cleared header reaches the disk leaves the
@@ -228,14 +248,14 @@ mod tests {
     /// already holds.
     #[tokio::test]
     async fn a_log_whose_clearing_was_lost_recovers_the_same_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("raw.db");
-        let (_index, pool) = written(&path).await;
+        // `_dir` bound, not dropped: the directory lives to the end.
+        let Written {
+            _dir, path, pool, ..
+        } = written().await;
         let mut conn = pool.acquire().await.unwrap();
         let counts = checkpoint(&mut conn, CHECKPOINT_NOW).await;
         assert!(counts.is_some_and(|(n, c)| n > 0 && n == c));
-        let lost = tempfile::tempdir().unwrap();
-        let copied = copy(&path, &["raw.db", "raw.db-wal"], &lost);
+        let (_lost, copied) = copy(&path, &["raw.db", "raw.db-wal"]);
         assert_ne!(read_header(&log_path(&copied)), Some([0; LOG_HEADER_BYTES]));
         assert_eq!(rows_in(&copied).await, 3);
         let other = db::open_pool(&copied, 1).await.unwrap();
@@ -248,9 +268,10 @@ mod tests {
     /// writer's frames: it is left alone, and they survive.
     #[tokio::test]
     async fn a_log_written_to_since_the_checkpoint_keeps_its_header() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("raw.db");
-        let (_index, pool) = written(&path).await;
+        // `_dir` bound, not dropped: the directory lives to the end.
+        let Written {
+            _dir, path, pool, ..
+        } = written().await;
         let mut conn = pool.acquire().await.unwrap();
         let before = read_header(&log_path(&path)).unwrap();
         assert!(checkpoint(&mut conn, CHECKPOINT_NOW).await.is_some());
@@ -262,16 +283,18 @@ mod tests {
         let cleared = clear_log_header(&mut conn, &log_path(&path), &before).await;
         assert!(!cleared.unwrap());
         assert_eq!(read_header(&log_path(&path)), Some(after));
-        let snapshot = tempfile::tempdir().unwrap();
-        let copied = copy(&path, &["raw.db", "raw.db-wal"], &snapshot);
+        let (_snapshot, copied) = copy(&path, &["raw.db", "raw.db-wal"]);
         assert_eq!(rows_in(&copied).await, 4);
     }
 
     #[tokio::test]
     async fn a_reader_elsewhere_gets_a_plain_close_without_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("raw.db");
-        let (index, pool) = written(&path).await;
+        let Written {
+            _dir,
+            path,
+            index,
+            pool,
+        } = written().await;
         let reader = db::open_pool(&path, 1).await.unwrap();
         let mut snapshot = reader.begin().await.unwrap();
         let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
